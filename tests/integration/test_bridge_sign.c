@@ -1,0 +1,119 @@
+/* Acceptance 1: signatures made through the bridge on SoftHSM2 verify with
+ * an independent verifier (the openssl command) for EC P-256, EC P-384,
+ * RSA-2048 and RSA-3072, with ECDSA, PKCS#1 v1.5 and PSS (SHA-256/384/512). */
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include <stdint.h>
+
+#include "itest.h"
+#include "mtls/p11.h"
+
+static const char data[] = "bytes the agent signs in a TLS handshake";
+
+struct hash_alg {
+	const char *name;        /* for openssl dgst */
+	enum wc_HashType type;
+	int oid;                 /* for the DigestInfo */
+	size_t len;
+};
+
+static const struct hash_alg hashes[] = {
+	{ "sha256", WC_HASH_TYPE_SHA256, SHA256h, 32 },
+	{ "sha384", WC_HASH_TYPE_SHA384, SHA384h, 48 },
+	{ "sha512", WC_HASH_TYPE_SHA512, SHA512h, 64 },
+};
+
+/* Write the SPKI as PEM-less DER and let openssl verify sig over data. */
+static int openssl_verify(struct p11_key *key, const struct hash_alg *h, const char *opts,
+	const uint8_t *sig, size_t siglen)
+{
+	const char *dir = itest_env("MTLS_TEST_DIR");
+	char pub[512], sigf[512], dataf[512], cmd[4096];
+	uint8_t *der;
+	size_t derlen;
+
+	if (p11_key_public_der(key, &der, &derlen) != 0)
+		return -1;
+	snprintf(pub, sizeof(pub), "%s/pub.der", dir);
+	snprintf(sigf, sizeof(sigf), "%s/sig.bin", dir);
+	snprintf(dataf, sizeof(dataf), "%s/data.bin", dir);
+	if (itest_write_file(pub, der, derlen) || itest_write_file(sigf, sig, siglen) ||
+	    itest_write_file(dataf, data, sizeof(data) - 1)) {
+		free(der);
+		return -1;
+	}
+	free(der);
+	snprintf(cmd, sizeof(cmd),
+		"openssl pkey -pubin -inform DER -in %s -out %s.pem 2>&1 && "
+		"openssl dgst -%s %s -verify %s.pem -signature %s %s >/dev/null",
+		pub, pub, h->name, opts, pub, sigf, dataf);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void sign_and_verify(struct p11_key *key, enum p11_sig sig, const struct hash_alg *h,
+	const char *label)
+{
+	uint8_t digest[64], in[128], out[P11_SIG_MAX];
+	size_t inlen, outlen = sizeof(out);
+	char opts[128] = "";
+	int rc;
+
+	CHECK(wc_Hash(h->type, (const byte *)data, sizeof(data) - 1, digest, (word32)h->len) == 0);
+	if (sig == P11_SIG_RSA_PKCS1) {
+		inlen = wc_EncodeSignature(in, digest, (word32)h->len, h->oid);
+	} else {
+		memcpy(in, digest, h->len);
+		inlen = h->len;
+	}
+	if (sig >= P11_SIG_RSA_PSS_SHA256)
+		snprintf(opts, sizeof(opts),
+			"-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:%zu "
+			"-sigopt rsa_mgf1_md:%s", h->len, h->name);
+	rc = p11_key_sign(key, sig, in, inlen, out, &outlen);
+	CHECK_RC(rc, 0);
+	if (rc != 0)
+		return;
+	if (openssl_verify(key, h, opts, out, outlen) != 0) {
+		fprintf(stderr, "openssl did not verify the %s signature (%s, %s)\n", label,
+			h->name, sig == P11_SIG_ECDSA ? "ECDSA" : sig == P11_SIG_RSA_PKCS1 ? "PKCS#1" : "PSS");
+		itest_failures++;
+	} else {
+		printf("ok: %s %s %s verified by openssl\n", label, h->name,
+			sig == P11_SIG_ECDSA ? "ECDSA" : sig == P11_SIG_RSA_PKCS1 ? "PKCS#1 v1.5" : "PSS");
+	}
+}
+
+static void test_key(const char *label, enum p11_key_type type, unsigned bits)
+{
+	struct p11_options opt = { .pin_file = itest_env("MTLS_TEST_PIN_FILE") };
+	struct p11_key *key = NULL;
+	char uri[1024];
+	size_t i;
+
+	CHECK_RC(p11_key_open(itest_uri(uri, sizeof(uri), label, 0), &opt, &key), 0);
+	if (key == NULL)
+		return;
+	CHECK(p11_key_type(key) == type);
+	CHECK(p11_key_bits(key) == bits);
+	for (i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+		if (type != P11_KEY_RSA) {
+			sign_and_verify(key, P11_SIG_ECDSA, &hashes[i], label);
+			continue;
+		}
+		CHECK(p11_key_caps(key) & P11_CAP_RSA_PSS);
+		sign_and_verify(key, P11_SIG_RSA_PKCS1, &hashes[i], label);
+		sign_and_verify(key, P11_SIG_RSA_PSS_SHA256 + (int)i, &hashes[i], label);
+	}
+	p11_key_free(key);
+}
+
+int main(void)
+{
+	test_key("ec256", P11_KEY_EC_P256, 256);
+	test_key("ec384", P11_KEY_EC_P384, 384);
+	test_key("rsa2048", P11_KEY_RSA, 2048);
+	test_key("rsa3072", P11_KEY_RSA, 3072);
+	return itest_done("bridge_signatures_verify_with_openssl");
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages the build, the tests and the demo need,
+# only those missing. Uses sudo when not root. Never prompts.
+set -eu
+pkgs=(
+	cmake make gcc clang clang-format pkg-config   # build, sanitizers, fuzzers, format check
+	libclang-rt-14-dev llvm                        # ASan/UBSan/libFuzzer runtimes, symbolizer
+	libwolfssl-dev                                 # TLS 1.3, X.509, PK callbacks, CSRs
+	libp11-kit-dev                                 # PKCS#11 module loading, RFC 7512 URIs
+	libcmocka-dev                                  # unit tests
+	softhsm2                                       # the embedded default token
+	opensc                                         # pkcs11-tool: an independent PKCS#11 client
+	openssl                                        # independent signature verifier and TLS peer
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq </dev/null
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
