@@ -27,3 +27,7 @@ mtls_integration_test(NAME bridge_fails_fast_while_removed_and_recovers_after_re
 mtls_integration_exe(test_bridge_uri ${CMAKE_CURRENT_SOURCE_DIR}/test_bridge_uri.c)
 mtls_integration_test(NAME bridge_refuses_misspelled_and_ambiguous_uris
   COMMAND $<TARGET_FILE:test_bridge_uri>)
+
+mtls_integration_exe(test_bridge_certs ${CMAKE_CURRENT_SOURCE_DIR}/test_bridge_certs.c)
+mtls_integration_test(NAME bridge_reads_paired_certificate_and_public_key
+  COMMAND $<TARGET_FILE:test_bridge_certs>)
