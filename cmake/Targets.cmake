@@ -19,6 +19,10 @@ if(MTLS_SANITIZE)
   target_compile_options(mtls_sanitizers INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(mtls_sanitizers INTERFACE -fsanitize=address,undefined)
+  # SoftHSM2 throws and catches C++ exceptions inside (e.g. for an unknown slot id); clang's
+  # ASan runtime aborts in its __cxa_throw hook unless libstdc++ is loaded from the start.
+  target_link_libraries(mtls_sanitizers INTERFACE "-Wl,--push-state,--no-as-needed" stdc++
+    "-Wl,--pop-state")
 endif()
 
 add_library(mtls_flags INTERFACE)
