@@ -78,6 +78,8 @@ static inline int itest_write_file(const char *path, const void *data, size_t le
 /* Write a fault-module config atomically (temp file + rename), so the module
  * never reads half a file. */
 static inline int itest_fault_conf(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline int itest_fault_conf(const char *path, const char *fmt, ...)
 {
 	char tmp[4096], text[4096];
 	va_list ap;
