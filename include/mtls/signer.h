@@ -11,7 +11,11 @@
  *             signer, except after a PIN error, which is never retried.
  *
  * The PIN never crosses into the caller: the signer reads it itself from
- * the sources in struct p11_options. Safe to use from many threads. */
+ * the sources in struct p11_options. Safe to use from many threads.
+ *
+ * Process mode reaps its own child by pid: a program that sets SIGCHLD to
+ * SIG_IGN or reaps every child with waitpid(-1) takes that away, and a
+ * dead signer is then noticed only through its closed socket. */
 #ifndef MTLS_SIGNER_H
 #define MTLS_SIGNER_H
 
