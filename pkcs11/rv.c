@@ -197,6 +197,8 @@ int rv_to_err(CK_RV rv)
 
 int rv_fail(CK_RV rv, const char *what, const char *hint)
 {
+	if (hint == NULL && rv_classify(rv) == RV_REMOVED)
+		hint = "token not present: it was removed or its slot is gone";
 	return mtls_err_set(rv_to_err(rv), "%s: %s (0x%lx)%s%s", what, p11_rv_name(rv),
 		(unsigned long)rv, hint != NULL ? "; " : "", hint != NULL ? hint : "");
 }
