@@ -155,17 +155,25 @@ fail:
 
 void uri_redact(const char *s, char *out, size_t outlen)
 {
-	const char *pv = strstr(s, "pin-value=");
-	const char *rest;
-	size_t keep;
+	const char *q = strchr(s, '?'), *p, *next;
+	size_t used;
 
 	if (outlen == 0)
 		return;
-	if (pv == NULL || (pv > s && pv[-1] != '?' && pv[-1] != '&')) {
-		snprintf(out, outlen, "%s", s);
+	snprintf(out, outlen, "%.*s", q != NULL ? (int)(q - s + 1) : (int)strlen(s), s);
+	if (q == NULL)
 		return;
+	/* Copy the query attribute by attribute, hiding every pin-value. */
+	for (p = q + 1; *p != '\0'; p = *next ? next + 1 : next) {
+		next = p + strcspn(p, "&");
+		used = strlen(out);
+		if (used + 1 >= outlen)
+			return;
+		if (strncmp(p, "pin-value=", 10) == 0)
+			snprintf(out + used, outlen - used, "%spin-value=(hidden)",
+				p > q + 1 ? "&" : "");
+		else
+			snprintf(out + used, outlen - used, "%s%.*s", p > q + 1 ? "&" : "",
+				(int)(next - p), p);
 	}
-	keep = (size_t)(pv - s);
-	rest = strchr(pv, '&');
-	snprintf(out, outlen, "%.*spin-value=(hidden)%s", (int)keep, s, rest ? rest : "");
 }

@@ -7,7 +7,8 @@
  *
  * Tokens are shared: opening a second URI that resolves to the same module
  * and token returns the same login (reference counted), so many tunnels
- * cost one login. A module is loaded and initialised once per process.
+ * cost one login; the first open's PIN source and options are the ones
+ * kept. A module is loaded and initialised once per process.
  *
  * Every function returns 0 or a negative MTLS_ERR_* code; the failing
  * PKCS#11 call and its CK_RV name are in mtls_err_detail(). */
