@@ -5,9 +5,10 @@
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: mtls-agent --config FILE [--check]\n"
-		   "       mtls-agent client|server --listen ADDR --target ADDR --key URI ...\n"
-		   "The tunnel engine is not built yet; see the README.\n");
+	fprintf(f,
+		"usage: mtls-agent --config FILE [--check]\n"
+		"       mtls-agent client|server --listen ADDR --target ADDR --key URI ...\n"
+		"The tunnel engine is not built yet; see the README.\n");
 	return 2;
 }
 

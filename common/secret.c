@@ -42,8 +42,7 @@ int mtls_secret_new(const void *data, size_t len, struct mtls_secret **out)
 	*out = NULL;
 	if (len > MTLS_SECRET_MAX)
 		return mtls_err_set(MTLS_ERR_TOO_BIG,
-			"secret of %zu bytes is over the %d-byte limit", len,
-			MTLS_SECRET_MAX);
+			"secret of %zu bytes is over the %d-byte limit", len, MTLS_SECRET_MAX);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return MTLS_ERR_NOMEM;
@@ -80,11 +79,10 @@ static int check_secret_file(int fd, const char *path)
 	struct stat st;
 
 	if (fstat(fd, &st) != 0)
-		return mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s: stat: %s",
-			path, strerror(errno));
+		return mtls_err_set(
+			MTLS_ERR_PIN_SOURCE, "PIN file %s: stat: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return mtls_err_set(MTLS_ERR_PIN_SOURCE,
-			"PIN file %s is not a regular file", path);
+		return mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s is not a regular file", path);
 	if ((st.st_mode & 077) != 0)
 		return mtls_err_set(MTLS_ERR_PIN_SOURCE,
 			"PIN file %s has mode %04o: group or others may access it; "
@@ -92,8 +90,8 @@ static int check_secret_file(int fd, const char *path)
 			path, (unsigned)(st.st_mode & 07777), path);
 	if (st.st_uid != geteuid() && st.st_uid != 0)
 		return mtls_err_set(MTLS_ERR_PIN_SOURCE,
-			"PIN file %s is owned by uid %u, not by this user (%u) or root",
-			path, (unsigned)st.st_uid, (unsigned)geteuid());
+			"PIN file %s is owned by uid %u, not by this user (%u) or root", path,
+			(unsigned)st.st_uid, (unsigned)geteuid());
 	return 0;
 }
 
@@ -109,8 +107,8 @@ static int read_secret_fd(int fd, const char *path, struct mtls_secret **out)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s: read: %s",
-				path, strerror(errno));
+			rc = mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s: read: %s", path,
+				strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -122,8 +120,8 @@ static int read_secret_fd(int fd, const char *path, struct mtls_secret **out)
 	if (len > 0 && buf[len - 1] == '\r')
 		len--;
 	if (len == 0 || len > MTLS_SECRET_MAX) {
-		rc = mtls_err_set(MTLS_ERR_PIN_SOURCE,
-			"PIN file %s must hold 1 to %d bytes", path, MTLS_SECRET_MAX);
+		rc = mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s must hold 1 to %d bytes", path,
+			MTLS_SECRET_MAX);
 		goto out;
 	}
 	rc = mtls_secret_new(buf, len, out);
@@ -139,8 +137,8 @@ int mtls_secret_from_file(const char *path, struct mtls_secret **out)
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
-		return mtls_err_set(MTLS_ERR_PIN_SOURCE,
-			"PIN file %s cannot be opened: %s", path, strerror(errno));
+		return mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s cannot be opened: %s", path,
+			strerror(errno));
 	rc = check_secret_file(fd, path);
 	if (rc == 0)
 		rc = read_secret_fd(fd, path, out);
@@ -157,9 +155,10 @@ int mtls_secret_from_credential(const char *name, struct mtls_secret **out)
 	if (dir == NULL || dir[0] == '\0')
 		return mtls_err_set(MTLS_ERR_PIN_SOURCE,
 			"PIN credential %s: $CREDENTIALS_DIRECTORY is not set; "
-			"use LoadCredential= in the systemd unit", name);
+			"use LoadCredential= in the systemd unit",
+			name);
 	if (name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
-	    strcmp(name, "..") == 0)
+		strcmp(name, "..") == 0)
 		return mtls_err_set(MTLS_ERR_PIN_SOURCE,
 			"PIN credential name '%s' must be a plain file name", name);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
@@ -170,7 +169,7 @@ int mtls_secret_from_credential(const char *name, struct mtls_secret **out)
 int mtls_harden_process(void)
 {
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		return mtls_err_set(MTLS_ERR_INTERNAL, "prctl(PR_SET_DUMPABLE): %s",
-			strerror(errno));
+		return mtls_err_set(
+			MTLS_ERR_INTERNAL, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	return 0;
 }

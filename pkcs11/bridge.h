@@ -16,15 +16,15 @@
 /* ---- rv.c: every CK_RV named and classified ---- */
 enum rv_class {
 	RV_OK = 0,
-	RV_SESSION,  /* session gone: open a new one, retry once */
-	RV_LOGIN,    /* logged out: log in again, retry once */
-	RV_HANDLE,   /* object handle stale: find again (and log in), retry once */
-	RV_REMOVED,  /* token gone: rescan by URI */
-	RV_PIN,      /* PIN wrong, locked, expired: never retry */
-	RV_MECH,     /* mechanism or key unsuitable */
-	RV_BUSY,     /* too many sessions, operation active, cancelled */
-	RV_INPUT,    /* bad data, length or arguments */
-	RV_FATAL,    /* anything else: device or library failure */
+	RV_SESSION, /* session gone: open a new one, retry once */
+	RV_LOGIN, /* logged out: log in again, retry once */
+	RV_HANDLE, /* object handle stale: find again (and log in), retry once */
+	RV_REMOVED, /* token gone: rescan by URI */
+	RV_PIN, /* PIN wrong, locked, expired: never retry */
+	RV_MECH, /* mechanism or key unsuitable */
+	RV_BUSY, /* too many sessions, operation active, cancelled */
+	RV_INPUT, /* bad data, length or arguments */
+	RV_FATAL, /* anything else: device or library failure */
 };
 
 enum rv_class rv_classify(CK_RV rv);
@@ -42,11 +42,11 @@ void der_unwrap_octets(const uint8_t *in, size_t len, const uint8_t **val, size_
 /* The curve named by DER EC parameters (an OID), or P11_KEY_UNKNOWN. */
 enum p11_key_type der_curve(const uint8_t *params, size_t len);
 /* SubjectPublicKeyInfo for an EC point (uncompressed) with DER params. */
-int der_spki_ec(const uint8_t *params, size_t plen, const uint8_t *point,
-	size_t ptlen, uint8_t **out, size_t *outlen);
-/* SubjectPublicKeyInfo for an RSA key (big-endian n and e). */
-int der_spki_rsa(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
+int der_spki_ec(const uint8_t *params, size_t plen, const uint8_t *point, size_t ptlen,
 	uint8_t **out, size_t *outlen);
+/* SubjectPublicKeyInfo for an RSA key (big-endian n and e). */
+int der_spki_rsa(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen, uint8_t **out,
+	size_t *outlen);
 
 /* ---- modcfg.c: p11-kit module configs, name -> module path ---- */
 /* Parse the text of a p11-kit .module file; copy its `module:` value into
@@ -69,8 +69,8 @@ struct p11_module {
 	char *path;
 	CK_FUNCTION_LIST *fl;
 	int refs;
-	int finalize;   /* we initialised it, so we finalise it */
-	int fake;       /* a unit test's function table, not dlopen'd */
+	int finalize; /* we initialised it, so we finalise it */
+	int fake; /* a unit test's function table, not dlopen'd */
 	struct p11_module *next;
 };
 
@@ -84,34 +84,33 @@ void module_set_fake(const char *path, CK_FUNCTION_LIST *fl);
 /* ---- token.c: selection, login, session pool, recovery ---- */
 struct p11_session {
 	CK_SESSION_HANDLE h;
-	unsigned gen;   /* token generation it was opened in */
+	unsigned gen; /* token generation it was opened in */
 };
 
 struct p11_token {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int refs;                    /* under the registry lock */
-	struct p11_token *next;      /* registry list */
+	int refs; /* under the registry lock */
+	struct p11_token *next; /* registry list */
 	struct p11_module *mod;
 	CK_FUNCTION_LIST *fl;
 	struct p11_options opt;
 	CK_SLOT_ID slot;
-	CK_TOKEN_INFO info;          /* as found first: label and serial pin it */
-	unsigned gen;                /* bumped when found again after removal */
+	CK_TOKEN_INFO info; /* as found first: label and serial pin it */
+	unsigned gen; /* bumped when found again after removal */
 	int present;
 	struct timespec last_rescan;
 	int logged_in;
-	int want_login;              /* PIN or PIN pad available and needed */
-	int pin_error;               /* nonzero: a PIN error happened, never retry */
-	struct mtls_secret *pin;     /* NULL: none or protected path */
+	int want_login; /* PIN or PIN pad available and needed */
+	int pin_error; /* nonzero: a PIN error happened, never retry */
+	struct mtls_secret *pin; /* NULL: none or protected path */
 	CK_MECHANISM_TYPE *mechs;
 	CK_ULONG nmechs;
 	CK_SESSION_HANDLE *idle;
 	size_t nidle, nopen, max;
 };
 
-int token_open_parsed(P11KitUri *uri, const struct p11_options *opt,
-	struct p11_token **out);
+int token_open_parsed(P11KitUri *uri, const struct p11_options *opt, struct p11_token **out);
 /* A logged-in session of the current generation; fails fast with
  * MTLS_ERR_TOKEN_ABSENT while the token is away (rescanning at most every
  * rescan_ms). */
@@ -135,8 +134,8 @@ CK_RV obj_get_attr(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o
 	CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len);
 /* Up to max objects matching tmpl; *n is how many (can exceed max: then
  * only max handles are stored). */
-CK_RV obj_find(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
-	CK_ULONG ntmpl, CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n);
+CK_RV obj_find(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+	CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n);
 
 /* ---- key.c ---- */
 struct p11_key {
@@ -149,9 +148,9 @@ struct p11_key {
 	uint8_t *id;
 	size_t idlen;
 	char *label;
-	pthread_mutex_t mu;          /* guards h and hgen */
+	pthread_mutex_t mu; /* guards h and hgen */
 	CK_OBJECT_HANDLE h;
-	unsigned hgen;               /* token generation of h; ~0u: none */
+	unsigned hgen; /* token generation of h; ~0u: none */
 };
 
 #endif

@@ -8,11 +8,11 @@
 
 #define DER_MAX 4096
 
-static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
-static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
-static const uint8_t alg_ec[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
-static const uint8_t alg_rsa[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
-	0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
+static const uint8_t oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const uint8_t oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+static const uint8_t alg_ec[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+static const uint8_t alg_rsa[] = {
+	0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00};
 
 /* Bytes a tag + length header takes for a content of len bytes. */
 static size_t hdr_len(size_t len)
@@ -69,8 +69,8 @@ int der_ecdsa_sig(const uint8_t *raw, size_t rawlen, uint8_t *out, size_t *outle
 	size_t half = rawlen / 2, lr, ls, body, total, off;
 
 	if (rawlen == 0 || rawlen % 2 != 0 || rawlen > 264)
-		return mtls_err_set(MTLS_ERR_TOKEN, "token returned an ECDSA signature of %zu bytes",
-			rawlen);
+		return mtls_err_set(
+			MTLS_ERR_TOKEN, "token returned an ECDSA signature of %zu bytes", rawlen);
 	lr = int_len(raw, half);
 	ls = int_len(raw + half, half);
 	body = hdr_len(lr) + lr + hdr_len(ls) + ls;
@@ -121,8 +121,8 @@ enum p11_key_type der_curve(const uint8_t *params, size_t len)
 }
 
 /* SEQUENCE { alg, BIT STRING { 0 unused bits, key } } */
-static int spki(const uint8_t *alg, size_t alglen, const uint8_t *algparam,
-	size_t paramlen, const uint8_t *key, size_t keylen, uint8_t **out, size_t *outlen)
+static int spki(const uint8_t *alg, size_t alglen, const uint8_t *algparam, size_t paramlen,
+	const uint8_t *key, size_t keylen, uint8_t **out, size_t *outlen)
 {
 	size_t algseq = alglen + paramlen, bits = keylen + 1, body, total, off;
 	uint8_t *p;
@@ -160,8 +160,8 @@ int der_spki_ec(const uint8_t *params, size_t plen, const uint8_t *point, size_t
 	return spki(alg_ec, sizeof(alg_ec), params, plen, point, ptlen, out, outlen);
 }
 
-int der_spki_rsa(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
-	uint8_t **out, size_t *outlen)
+int der_spki_rsa(
+	const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen, uint8_t **out, size_t *outlen)
 {
 	uint8_t *seq;
 	size_t ln, le, body, off;

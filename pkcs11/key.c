@@ -16,14 +16,14 @@
 CK_RV obj_get_attr(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	CK_ATTRIBUTE_TYPE type, uint8_t **val, size_t *len)
 {
-	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_ATTRIBUTE a = {type, NULL, 0};
 	CK_RV rv;
 
 	*val = NULL;
 	*len = 0;
 	rv = fl->C_GetAttributeValue(s, o, &a, 1);
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
-	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
 		return CKR_OK;
 	if (rv != CKR_OK)
 		return rv;
@@ -42,8 +42,8 @@ CK_RV obj_get_attr(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o
 	return CKR_OK;
 }
 
-CK_RV obj_find(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
-	CK_ULONG ntmpl, CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n)
+CK_RV obj_find(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG ntmpl,
+	CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n)
 {
 	CK_OBJECT_HANDLE extra;
 	CK_ULONG got = 0, more = 0;
@@ -61,11 +61,11 @@ CK_RV obj_find(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
 	return rv;
 }
 
-static CK_BBOOL get_bool(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-	CK_ATTRIBUTE_TYPE type)
+static CK_BBOOL get_bool(
+	CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
 {
 	CK_BBOOL v = CK_FALSE;
-	CK_ATTRIBUTE a = { type, &v, sizeof(v) };
+	CK_ATTRIBUTE a = {type, &v, sizeof(v)};
 
 	if (fl->C_GetAttributeValue(s, o, &a, 1) != CKR_OK)
 		return CK_FALSE;
@@ -104,8 +104,7 @@ static void hex(char *out, size_t outlen, const uint8_t *v, size_t len)
 }
 
 /* List the candidates of an ambiguous match by label and id. */
-static int ambiguous(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h,
-	CK_ULONG n)
+static int ambiguous(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h, CK_ULONG n)
 {
 	char list[512] = "", idhex[65];
 	uint8_t *label, *id;
@@ -160,7 +159,7 @@ static int key_find(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *
 static int read_type(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
 	CK_FUNCTION_LIST *fl = key->tok->fl;
-	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &key->ktype, sizeof(key->ktype) };
+	CK_ATTRIBUTE a = {CKA_KEY_TYPE, &key->ktype, sizeof(key->ktype)};
 	uint8_t *v;
 	size_t len, i;
 	CK_RV rv;
@@ -193,8 +192,8 @@ static int read_type(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 	key->bits = (unsigned)(len - i) * 8;
 	free(v);
 	if (key->bits < 2048 || key->bits > 8192)
-		return mtls_err_set(MTLS_ERR_KEY, "RSA key of %u bits; use 2048 to 8192 bits",
-			key->bits);
+		return mtls_err_set(
+			MTLS_ERR_KEY, "RSA key of %u bits; use 2048 to 8192 bits", key->bits);
 	return 0;
 }
 
@@ -238,13 +237,16 @@ static int key_from_uri(struct p11_key *key, P11KitUri *uri)
 	CK_ATTRIBUTE *a;
 
 	a = p11_kit_uri_get_attribute(uri, CKA_CLASS);
-	if (a != NULL && (a->ulValueLen != sizeof(CK_OBJECT_CLASS) ||
-				 *(CK_OBJECT_CLASS *)a->pValue != CKO_PRIVATE_KEY))
-		return mtls_err_set(MTLS_ERR_URI, "the key URI must have type=private (or no type)");
+	if (a != NULL &&
+		(a->ulValueLen != sizeof(CK_OBJECT_CLASS) ||
+			*(CK_OBJECT_CLASS *)a->pValue != CKO_PRIVATE_KEY))
+		return mtls_err_set(
+			MTLS_ERR_URI, "the key URI must have type=private (or no type)");
 	a = p11_kit_uri_get_attribute(uri, CKA_LABEL);
 	if (a != NULL) {
 		if (memchr(a->pValue, '\0', a->ulValueLen) != NULL || a->ulValueLen > 256)
-			return mtls_err_set(MTLS_ERR_URI, "object= holds a NUL byte or is too long");
+			return mtls_err_set(
+				MTLS_ERR_URI, "object= holds a NUL byte or is too long");
 		key->label = strndup(a->pValue, a->ulValueLen);
 		if (key->label == NULL)
 			return MTLS_ERR_NOMEM;
@@ -345,8 +347,8 @@ struct p11_token *p11_key_token(struct p11_key *key)
 }
 
 /* The key's handle valid in generation gen (found again if stale). */
-static int key_handle(struct p11_key *key, const struct p11_session *s,
-	CK_OBJECT_HANDLE *h, CK_RV *rv)
+static int key_handle(
+	struct p11_key *key, const struct p11_session *s, CK_OBJECT_HANDLE *h, CK_RV *rv)
 {
 	int rc = 0;
 
@@ -382,15 +384,14 @@ struct sign_req {
 };
 
 /* Choose the mechanism for sig and check the key and input suit it. */
-static int sign_setup(const struct p11_key *key, enum p11_sig sig, size_t inlen,
-	struct sign_req *r)
+static int sign_setup(const struct p11_key *key, enum p11_sig sig, size_t inlen, struct sign_req *r)
 {
 	static const struct {
 		CK_MECHANISM_TYPE hash;
 		CK_RSA_PKCS_MGF_TYPE mgf;
 		size_t len;
-	} pss[] = { { CKM_SHA256, CKG_MGF1_SHA256, 32 }, { CKM_SHA384, CKG_MGF1_SHA384, 48 },
-		{ CKM_SHA512, CKG_MGF1_SHA512, 64 } };
+	} pss[] = {{CKM_SHA256, CKG_MGF1_SHA256, 32}, {CKM_SHA384, CKG_MGF1_SHA384, 48},
+		{CKM_SHA512, CKG_MGF1_SHA512, 64}};
 	int i;
 
 	memset(&r->mech, 0, sizeof(r->mech));
@@ -452,8 +453,7 @@ static CK_RV sign_once(struct p11_key *key, const struct p11_session *s, CK_OBJE
 	return rv;
 }
 
-static int sign_output(const struct p11_key *key, struct sign_req *r, uint8_t *out,
-	size_t *outlen)
+static int sign_output(const struct p11_key *key, struct sign_req *r, uint8_t *out, size_t *outlen)
 {
 	if (key->ktype == CKK_EC)
 		return der_ecdsa_sig(r->raw, r->rawlen, out, outlen);
@@ -482,8 +482,8 @@ static int sign_attempt(struct p11_key *key, struct sign_req *r, enum rv_class *
 	if (rc == 0) {
 		rv = sign_once(key, &s, h, r, &broken);
 		if (rv != CKR_OK)
-			rc = rv_fail(rv, key->always_auth ? "C_Sign (with context login)" : "C_Sign",
-				NULL);
+			rc = rv_fail(rv,
+				key->always_auth ? "C_Sign (with context login)" : "C_Sign", NULL);
 	}
 	*cls = rv_classify(rv);
 	if (broken || *cls == RV_SESSION || *cls == RV_REMOVED)
@@ -528,8 +528,8 @@ int p11_key_sign(struct p11_key *key, enum p11_sig sig, const uint8_t *in, size_
 
 /* The EC point: from the public key object with the same id, else from
  * the private key (some tokens keep it there). */
-static CK_RV ec_point(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-	uint8_t **pt, size_t *len)
+static CK_RV ec_point(
+	struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t **pt, size_t *len)
 {
 	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
 	CK_ATTRIBUTE t[3];
@@ -545,8 +545,8 @@ static CK_RV ec_point(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 	return rv;
 }
 
-static int public_der(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h,
-	uint8_t **der, size_t *len)
+static int public_der(
+	struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t **der, size_t *len)
 {
 	uint8_t *a = NULL, *b = NULL;
 	const uint8_t *pt;
@@ -566,8 +566,9 @@ static int public_der(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 	if (rv != CKR_OK)
 		rc = rv_fail(rv, "C_GetAttributeValue (public key)", NULL);
 	else if (a == NULL || b == NULL)
-		rc = mtls_err_set(MTLS_ERR_KEY, "the token does not show this key's public key "
-						"(no public key object with the same CKA_ID)");
+		rc = mtls_err_set(MTLS_ERR_KEY,
+			"the token does not show this key's public key "
+			"(no public key object with the same CKA_ID)");
 	else if (key->ktype == CKK_EC) {
 		der_unwrap_octets(b, blen, &pt, &ptlen);
 		rc = der_spki_ec(a, alen, pt, ptlen, der, len);
@@ -607,11 +608,11 @@ void p11_certs_free(uint8_t **certs, size_t *lens, size_t n)
 	free(lens);
 }
 
-static int read_certs(struct p11_key *key, CK_SESSION_HANDLE s, uint8_t ***certs,
-	size_t **lens, size_t *n)
+static int read_certs(
+	struct p11_key *key, CK_SESSION_HANDLE s, uint8_t ***certs, size_t **lens, size_t *n)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, key->id, key->idlen } };
+	CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, key->id, key->idlen}};
 	CK_OBJECT_HANDLE h[FIND_MAX];
 	CK_ULONG found, i;
 	CK_RV rv;

@@ -99,8 +99,9 @@ static int read_small(const char *path, char *buf, size_t cap, size_t *len)
 	ssize_t n;
 
 	if (fd < 0)
-		return errno == ENOENT ? 0 : mtls_err_set(MTLS_ERR_MODULE, "%s: %s", path,
-								 strerror(errno));
+		return errno == ENOENT
+			? 0
+			: mtls_err_set(MTLS_ERR_MODULE, "%s: %s", path, strerror(errno));
 	*len = 0;
 	while (*len < cap && (n = read(fd, buf + *len, cap - *len)) > 0)
 		*len += (size_t)n;
@@ -113,14 +114,15 @@ static int read_small(const char *path, char *buf, size_t cap, size_t *len)
 int modcfg_resolve(const char *name, char *out, size_t outlen)
 {
 	/* Later directories override earlier ones, as in p11-kit. */
-	const char *dirs[] = { MTLS_P11KIT_MODULE_CONFIGS, "/etc/pkcs11/modules" };
+	const char *dirs[] = {MTLS_P11KIT_MODULE_CONFIGS, "/etc/pkcs11/modules"};
 	char path[512], *buf;
 	size_t len = 0, i;
 	int rc = MTLS_ERR_MODULE, found = 0, r;
 
 	if (!valid_name(name))
 		return mtls_err_set(MTLS_ERR_URI,
-			"module-name '%.64s' is not a plain name; use module-path= for a file", name);
+			"module-name '%.64s' is not a plain name; use module-path= for a file",
+			name);
 	buf = malloc(MODCFG_MAX);
 	if (buf == NULL)
 		return MTLS_ERR_NOMEM;

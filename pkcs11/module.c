@@ -31,8 +31,8 @@ static int module_path(P11KitUri *uri, char *out, size_t outlen)
 	const char *name = p11_kit_uri_get_module_name(uri);
 
 	if (path != NULL && name != NULL)
-		return mtls_err_set(MTLS_ERR_URI,
-			"PKCS#11 URI has both module-path and module-name; keep one");
+		return mtls_err_set(
+			MTLS_ERR_URI, "PKCS#11 URI has both module-path and module-name; keep one");
 	char resolved[PATH_MAX];
 	int rc;
 

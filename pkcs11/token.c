@@ -48,8 +48,8 @@ static int same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b)
 {
 	/* Full-width compares: "gw1" must never match "gw10". */
 	return memcmp(a->label, b->label, sizeof(a->label)) == 0 &&
-	       memcmp(a->serialNumber, b->serialNumber, sizeof(a->serialNumber)) == 0 &&
-	       memcmp(a->manufacturerID, b->manufacturerID, sizeof(a->manufacturerID)) == 0;
+		memcmp(a->serialNumber, b->serialNumber, sizeof(a->serialNumber)) == 0 &&
+		memcmp(a->manufacturerID, b->manufacturerID, sizeof(a->manufacturerID)) == 0;
 }
 
 /* Does slot match the URI (first open) or the pinned token (rescan)? */
@@ -115,8 +115,10 @@ static int find_slot(struct p11_token *tok, P11KitUri *uri, const CK_TOKEN_INFO 
 	if (matches == 1)
 		return 0;
 	if (pinned != NULL)
-		return mtls_err_set(MTLS_ERR_TOKEN_ABSENT, "token not present (looked again in "
-							   "%lu slots)", (unsigned long)n);
+		return mtls_err_set(MTLS_ERR_TOKEN_ABSENT,
+			"token not present (looked again in "
+			"%lu slots)",
+			(unsigned long)n);
 	if (matches == 0)
 		return mtls_err_set(MTLS_ERR_NO_TOKEN,
 			"no initialised token in %s matches the URI (%lu slots with a token); "
@@ -232,8 +234,9 @@ static int token_setup(struct p11_token *tok, P11KitUri *uri)
 	else if (tok->info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
 		tok->want_login = (tok->info.flags & CKF_LOGIN_REQUIRED) != 0;
 	else if (tok->info.flags & CKF_LOGIN_REQUIRED)
-		mtls_log(MTLS_LOG_NOTICE, "token requires login but no PIN source was given; "
-					  "private keys will not be visible");
+		mtls_log(MTLS_LOG_NOTICE,
+			"token requires login but no PIN source was given; "
+			"private keys will not be visible");
 	tok->max = pool_size(tok);
 	tok->idle = calloc(tok->max, sizeof(*tok->idle));
 	if (tok->idle == NULL)
@@ -396,7 +399,7 @@ static int pin_failed_before(const struct p11_token *tok)
 	pthread_mutex_lock(&pinfail_mu);
 	for (i = 0; i < PIN_FAILED_MAX && err == 0; i++)
 		if (pin_failed[i].err != 0 && strcmp(pin_failed[i].module, tok->mod->path) == 0 &&
-		    same_token(&pin_failed[i].info, &tok->info))
+			same_token(&pin_failed[i].info, &tok->info))
 			err = pin_failed[i].err;
 	pthread_mutex_unlock(&pinfail_mu);
 	return err;
@@ -422,8 +425,9 @@ static int check_pin_flags(struct p11_token *tok)
 			"not logging in automatically: log in once by hand with the right PIN, or "
 			"allow the final try in the configuration");
 	if (ti.flags & CKF_USER_PIN_COUNT_LOW)
-		mtls_log(MTLS_LOG_WARNING, "token reports wrong PIN attempts before "
-					   "(CKF_USER_PIN_COUNT_LOW); check the PIN source");
+		mtls_log(MTLS_LOG_WARNING,
+			"token reports wrong PIN attempts before "
+			"(CKF_USER_PIN_COUNT_LOW); check the PIN source");
 	return 0;
 }
 
@@ -449,7 +453,8 @@ static int login_locked(struct p11_token *tok, CK_SESSION_HANDLE h)
 		tok->logged_in = 1;
 		return 0;
 	}
-	rc = rv_fail(rv, "C_Login", rv_classify(rv) == RV_PIN
+	rc = rv_fail(rv, "C_Login",
+		rv_classify(rv) == RV_PIN
 			? "the PIN was refused; it will not be tried again: fix the PIN source"
 			: NULL);
 	if (rv_classify(rv) == RV_PIN)
@@ -515,7 +520,8 @@ static int ensure_present_locked(struct p11_token *tok)
 		return 0;
 	if (ms_since(&tok->last_rescan) < (long)tok->opt.rescan_ms)
 		return mtls_err_set(MTLS_ERR_TOKEN_ABSENT,
-			"token not present; insert it (looking again every %u ms)", tok->opt.rescan_ms);
+			"token not present; insert it (looking again every %u ms)",
+			tok->opt.rescan_ms);
 	return rescan_locked(tok);
 }
 
@@ -526,7 +532,8 @@ static int timed_wait(struct p11_token *tok, const struct timespec *deadline)
 	if (e == ETIMEDOUT)
 		return mtls_err_set(MTLS_ERR_BUSY,
 			"no token session became free within %u ms (%zu in use); the token is "
-			"overloaded", tok->opt.wait_ms, tok->nopen);
+			"overloaded",
+			tok->opt.wait_ms, tok->nopen);
 	return 0;
 }
 

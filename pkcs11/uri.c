@@ -9,11 +9,10 @@
 
 #define URI_MAX 4096
 
-static const char *const path_attrs[] = { "id", "library-description",
-	"library-manufacturer", "library-version", "manufacturer", "model", "object",
-	"serial", "slot-description", "slot-id", "slot-manufacturer", "token", "type" };
-static const char *const query_attrs[] = { "module-name", "module-path", "pin-source",
-	"pin-value" };
+static const char *const path_attrs[] = {"id", "library-description", "library-manufacturer",
+	"library-version", "manufacturer", "model", "object", "serial", "slot-description",
+	"slot-id", "slot-manufacturer", "token", "type"};
+static const char *const query_attrs[] = {"module-name", "module-path", "pin-source", "pin-value"};
 
 static size_t min3(size_t a, size_t b, size_t c)
 {
@@ -33,8 +32,8 @@ static size_t distance(const char *a, size_t la, const char *b)
 	for (i = 1; i <= la; i++) {
 		cur[0] = i;
 		for (j = 1; j <= lb; j++)
-			cur[j] = min3(prev[j] + 1, cur[j - 1] + 1,
-				prev[j - 1] + (a[i - 1] != b[j - 1]));
+			cur[j] = min3(
+				prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]));
 		memcpy(prev, cur, sizeof(prev));
 	}
 	return prev[lb];
@@ -91,9 +90,9 @@ static int check_part(const char *p, const char *end, char sep, int query)
 			continue; /* vendor-specific path attributes are allowed by RFC 7512 */
 		hint = closest(p, len);
 		return mtls_err_set(MTLS_ERR_URI,
-			"unknown %s attribute '%.*s' in PKCS#11 URI%s%s%s", query ? "query" : "path",
-			(int)(len > 40 ? 40 : len), p, hint ? " (did you mean '" : "",
-			hint ? hint : "", hint ? "'?)" : "");
+			"unknown %s attribute '%.*s' in PKCS#11 URI%s%s%s",
+			query ? "query" : "path", (int)(len > 40 ? 40 : len), p,
+			hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
 	}
 	return 0;
 }
@@ -136,8 +135,9 @@ int uri_parse(const char *s, int allow_pin_value, P11KitUri **out)
 		goto fail;
 	}
 	if (p11_kit_uri_any_unrecognized(uri)) {
-		rc = mtls_err_set(MTLS_ERR_URI, "PKCS#11 URI has an attribute p11-kit does not "
-						"support");
+		rc = mtls_err_set(MTLS_ERR_URI,
+			"PKCS#11 URI has an attribute p11-kit does not "
+			"support");
 		goto fail;
 	}
 	if (!allow_pin_value && p11_kit_uri_get_pin_value(uri) != NULL) {

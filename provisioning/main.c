@@ -4,8 +4,9 @@
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: mtls-provision tokens|keygen|csr|import|enroll|renew|status|ca|doctor ...\n"
-		   "Only the PKCS#11 bridge is built so far; see the README.\n");
+	fprintf(f,
+		"usage: mtls-provision tokens|keygen|csr|import|enroll|renew|status|ca|doctor ...\n"
+		"Only the PKCS#11 bridge is built so far; see the README.\n");
 	return 2;
 }
 

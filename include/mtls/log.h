@@ -21,8 +21,7 @@ void mtls_log_set_level(int level);
 int mtls_log_get_level(void);
 
 /* Print one line (the newline is added). Thread-safe: one write(2) per line. */
-void mtls_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void mtls_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Copy at most outlen-1 bytes of in to out, replacing bytes below 0x20 and
  * 0x7f with '?'; out is always NUL-terminated. Returns out. */

@@ -29,18 +29,18 @@ enum p11_key_type {
 };
 
 enum p11_sig {
-	P11_SIG_ECDSA = 1,       /* in: a hash; out: DER ECDSA-Sig-Value */
-	P11_SIG_RSA_PKCS1,       /* in: DER DigestInfo; out: modulus-sized */
-	P11_SIG_RSA_PSS_SHA256,  /* in: SHA-256 hash; MGF1-SHA256, salt 32 */
-	P11_SIG_RSA_PSS_SHA384,  /* in: SHA-384 hash; MGF1-SHA384, salt 48 */
-	P11_SIG_RSA_PSS_SHA512,  /* in: SHA-512 hash; MGF1-SHA512, salt 64 */
+	P11_SIG_ECDSA = 1, /* in: a hash; out: DER ECDSA-Sig-Value */
+	P11_SIG_RSA_PKCS1, /* in: DER DigestInfo; out: modulus-sized */
+	P11_SIG_RSA_PSS_SHA256, /* in: SHA-256 hash; MGF1-SHA256, salt 32 */
+	P11_SIG_RSA_PSS_SHA384, /* in: SHA-384 hash; MGF1-SHA384, salt 48 */
+	P11_SIG_RSA_PSS_SHA512, /* in: SHA-512 hash; MGF1-SHA512, salt 64 */
 };
 
 /* What a key can do on its token: key type and the token's mechanism list
  * together. An RSA key without P11_CAP_RSA_PSS cannot do TLS 1.3. */
-#define P11_CAP_ECDSA     (1u << 0)
+#define P11_CAP_ECDSA (1u << 0)
 #define P11_CAP_RSA_PKCS1 (1u << 1)
-#define P11_CAP_RSA_PSS   (1u << 2)
+#define P11_CAP_RSA_PSS (1u << 2)
 
 /* Largest signature any key here produces (RSA-8192, or DER P-384). */
 #define P11_SIG_MAX 1024
@@ -52,13 +52,13 @@ struct p11_options {
 	 * pin_file, pin_credential, the URI's pin-source, the URI's pin-value
 	 * (only if allow_pin_value), else a protected authentication path
 	 * (PIN pad) if the token has one, else no login. */
-	const char *pin_file;       /* a file, refused if group/world can read */
+	const char *pin_file; /* a file, refused if group/world can read */
 	const char *pin_credential; /* a name under $CREDENTIALS_DIRECTORY */
-	int allow_pin_value;        /* accept pin-value= (config files only) */
-	int allow_final_try;        /* log in even if the token says final try */
-	unsigned max_sessions;      /* 0: token's limit, at most 8 */
-	unsigned rescan_ms;         /* gap between rescans while absent; 0: 200 */
-	unsigned wait_ms;           /* wait for a free session; 0: 30000 */
+	int allow_pin_value; /* accept pin-value= (config files only) */
+	int allow_final_try; /* log in even if the token says final try */
+	unsigned max_sessions; /* 0: token's limit, at most 8 */
+	unsigned rescan_ms; /* gap between rescans while absent; 0: 200 */
+	unsigned wait_ms; /* wait for a free session; 0: 30000 */
 };
 
 /* Open (or share) the token the URI names. The URI must carry module-path
@@ -68,8 +68,7 @@ struct p11_options {
  * MTLS_ERR_NO_TOKEN or MTLS_ERR_AMBIGUOUS with the candidates in the detail.
  * Logs in once (see struct p11_options). opt may be NULL. *out is owned by
  * the caller: release with p11_token_free(). */
-int p11_token_open(const char *uri, const struct p11_options *opt,
-	struct p11_token **out);
+int p11_token_open(const char *uri, const struct p11_options *opt, struct p11_token **out);
 
 /* Drop one reference; the last one closes sessions (and logs out by that).
  * NULL is a no-op. Keys opened on the token must be freed first. */
@@ -83,8 +82,7 @@ int p11_token_describe(struct p11_token *tok, char *buf, size_t buflen);
  * must be absent or "private"). Opens the token too (shared). Ambiguous
  * matches fail with the candidates (label and id) listed in the detail.
  * *out is owned by the caller: p11_key_free(). */
-int p11_key_open(const char *uri, const struct p11_options *opt,
-	struct p11_key **out);
+int p11_key_open(const char *uri, const struct p11_options *opt, struct p11_key **out);
 
 /* NULL is a no-op. Also drops the key's token reference. */
 void p11_key_free(struct p11_key *key);
@@ -101,8 +99,8 @@ struct p11_token *p11_key_token(struct p11_key *key);
  * token is looked for again (by URI, at most once per rescan_ms) and fails
  * fast with MTLS_ERR_TOKEN_ABSENT while it is missing. PIN errors are
  * never retried. */
-int p11_key_sign(struct p11_key *key, enum p11_sig sig, const uint8_t *in,
-	size_t inlen, uint8_t *out, size_t *outlen);
+int p11_key_sign(struct p11_key *key, enum p11_sig sig, const uint8_t *in, size_t inlen,
+	uint8_t *out, size_t *outlen);
 
 /* The key's public key as DER SubjectPublicKeyInfo, read from the token
  * (CKA_EC_POINT of the public key object with the same CKA_ID, or the RSA
@@ -112,8 +110,7 @@ int p11_key_public_der(struct p11_key *key, uint8_t **der, size_t *len);
 /* Certificates stored on the token with the key's CKA_ID, as DER. *certs is
  * a malloc'd array of *n malloc'd buffers with lengths in *lens; free with
  * p11_certs_free(). *n may be 0. */
-int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens,
-	size_t *n);
+int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens, size_t *n);
 void p11_certs_free(uint8_t **certs, size_t *lens, size_t n);
 
 /* Name of a CK_RV, e.g. "CKR_PIN_INCORRECT"; never NULL. */

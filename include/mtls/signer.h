@@ -33,15 +33,15 @@ struct signer;
 struct signer_config {
 	const char *const *key_uris; /* nkeys RFC 7512 URIs */
 	size_t nkeys;
-	struct p11_options p11;      /* PIN sources and pool limits */
-	unsigned timeout_ms;         /* per request in process mode; 0: 30000 */
+	struct p11_options p11; /* PIN sources and pool limits */
+	unsigned timeout_ms; /* per request in process mode; 0: 30000 */
 };
 
 struct signer_key_info {
 	enum p11_key_type type;
 	unsigned bits;
-	unsigned caps;                   /* P11_CAP_* */
-	uint8_t spki[SIGNER_SPKI_MAX];   /* DER SubjectPublicKeyInfo */
+	unsigned caps; /* P11_CAP_* */
+	uint8_t spki[SIGNER_SPKI_MAX]; /* DER SubjectPublicKeyInfo */
 	size_t spki_len;
 };
 
@@ -51,8 +51,7 @@ int signer_new_local(const struct signer_config *cfg, struct signer **out);
 /* Start helper (the mtls-signer binary; NULL: signer_default_helper()) and
  * have it open every key in cfg. Fails with the signer's own error if a key
  * cannot be opened. cfg and its strings are copied. */
-int signer_new_process(const struct signer_config *cfg, const char *helper,
-	struct signer **out);
+int signer_new_process(const struct signer_config *cfg, const char *helper, struct signer **out);
 
 /* The helper path: $MTLS_SIGNER_HELPER if set, else mtls-signer beside the
  * running executable if present, else the installed libexec path. */
@@ -66,8 +65,8 @@ int signer_key_info(struct signer *s, unsigned key, struct signer_key_info *info
 
 /* Same contract as p11_key_sign(). In process mode the CK_RV text of a
  * failure in the signer is carried back into mtls_err_detail(). */
-int signer_sign(struct signer *s, unsigned key, enum p11_sig sig,
-	const uint8_t *in, size_t inlen, uint8_t *out, size_t *outlen);
+int signer_sign(struct signer *s, unsigned key, enum p11_sig sig, const uint8_t *in, size_t inlen,
+	uint8_t *out, size_t *outlen);
 
 /* Process mode: the signer's pid (0 if none is running); local mode: 0. */
 long signer_pid(const struct signer *s);

@@ -45,7 +45,7 @@ static int replay_dir(const char *dir)
 
 int main(int argc, char **argv)
 {
-	static const uint8_t edge[] = { 0, 0xff, '\n', '%', '=', ';', '?', '&' };
+	static const uint8_t edge[] = {0, 0xff, '\n', '%', '=', ';', '?', '&'};
 	size_t i;
 	int total = 0;
 

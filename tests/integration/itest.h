@@ -14,24 +14,24 @@
 
 static int itest_failures;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
+#define CHECK(cond)                                                                         \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
 			fprintf(stderr, "%s:%d: CHECK failed: %s (detail: %s)\n", __FILE__, \
 				__LINE__, #cond, mtls_err_detail());                        \
-			itest_failures++;                                                  \
-		}                                                                          \
+			itest_failures++;                                                   \
+		}                                                                           \
 	} while (0)
 
-#define CHECK_RC(expr, want)                                                               \
-	do {                                                                               \
-		int rc_ = (expr);                                                          \
-		if (rc_ != (want)) {                                                       \
+#define CHECK_RC(expr, want)                                                                 \
+	do {                                                                                 \
+		int rc_ = (expr);                                                            \
+		if (rc_ != (want)) {                                                         \
 			fprintf(stderr, "%s:%d: %s returned %d (%s), want %d; detail: %s\n", \
 				__FILE__, __LINE__, #expr, rc_, mtls_strerror(rc_), (want),  \
-				mtls_err_detail());                                        \
-			itest_failures++;                                                  \
-		}                                                                          \
+				mtls_err_detail());                                          \
+			itest_failures++;                                                    \
+		}                                                                            \
 	} while (0)
 
 static inline const char *itest_env(const char *name)

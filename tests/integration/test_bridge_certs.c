@@ -21,7 +21,7 @@ static long read_all(const char *path, uint8_t *buf, size_t cap)
 
 int main(void)
 {
-	struct p11_options opt = { .pin_file = itest_env("MTLS_TEST_PIN_FILE") };
+	struct p11_options opt = {.pin_file = itest_env("MTLS_TEST_PIN_FILE")};
 	const char *dir = itest_env("MTLS_TEST_DIR"), *mod = itest_env("MTLS_TEST_MODULE");
 	char uri[1024], cmd[4096];
 	static uint8_t want[8192], pub[8192];
@@ -55,8 +55,8 @@ int main(void)
 	p11_certs_free(certs, lens, n);
 	CHECK_RC(p11_key_public_der(key, &der, &derlen), 0);
 	CHECK((long)derlen == publen && memcmp(der, pub, derlen) == 0);
-	printf("certificate (%ld bytes) and public key (%zu bytes) read back as written\n",
-		wantlen, derlen);
+	printf("certificate (%ld bytes) and public key (%zu bytes) read back as written\n", wantlen,
+		derlen);
 	free(der);
 	p11_key_free(key);
 

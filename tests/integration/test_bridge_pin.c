@@ -33,7 +33,7 @@ static const char *pin_file(const char *pin, mode_t mode)
 
 static void wrong_pin(void)
 {
-	struct p11_options opt = { .pin_file = pin_file("99999", 0600) };
+	struct p11_options opt = {.pin_file = pin_file("99999", 0600)};
 	struct p11_key *key = NULL;
 	int i;
 
@@ -49,7 +49,7 @@ static void wrong_pin(void)
 
 static void open_pin_file(void)
 {
-	struct p11_options opt = { .pin_file = pin_file("1234", 0644) };
+	struct p11_options opt = {.pin_file = pin_file("1234", 0644)};
 	struct p11_key *key = NULL;
 
 	use_fault("");
@@ -62,7 +62,7 @@ static void open_pin_file(void)
 
 static void flagged(const char *flags, int want, const char *text)
 {
-	struct p11_options opt = { .pin_file = pin_file("1234", 0600) };
+	struct p11_options opt = {.pin_file = pin_file("1234", 0600)};
 	struct p11_key *key = NULL;
 	char extra[128];
 

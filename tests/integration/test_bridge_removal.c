@@ -16,7 +16,7 @@ static long bg_ok, bg_fail;
 
 static int sign_one(void)
 {
-	uint8_t hash[32] = { 1, 2, 3 }, sig[P11_SIG_MAX];
+	uint8_t hash[32] = {1, 2, 3}, sig[P11_SIG_MAX];
 	size_t len = sizeof(sig);
 
 	return p11_key_sign(key, P11_SIG_ECDSA, hash, sizeof(hash), sig, &len);
@@ -48,7 +48,7 @@ static void slot_of(char *out, size_t len)
 
 int main(void)
 {
-	struct p11_options opt = { .pin_file = itest_env("MTLS_TEST_PIN_FILE") };
+	struct p11_options opt = {.pin_file = itest_env("MTLS_TEST_PIN_FILE")};
 	char conf[512], uri[1024], before[64], after[64];
 	double t0, t, worst = 0, recovered = -1;
 	int i, rc, absent_ok = 1, tries = 0;
@@ -72,9 +72,11 @@ int main(void)
 		t = itest_now_ms() - t;
 		if (t > worst)
 			worst = t;
-		if (rc != MTLS_ERR_TOKEN_ABSENT || strstr(mtls_err_detail(), "not present") == NULL) {
+		if (rc != MTLS_ERR_TOKEN_ABSENT ||
+			strstr(mtls_err_detail(), "not present") == NULL) {
 			if (absent_ok)
-				fprintf(stderr, "while removed: rc %d, %s\n", rc, mtls_err_detail());
+				fprintf(stderr, "while removed: rc %d, %s\n", rc,
+					mtls_err_detail());
 			absent_ok = 0;
 		}
 		usleep(20000);
@@ -96,7 +98,8 @@ int main(void)
 	stop = 1;
 	pthread_join(bg, NULL);
 	printf("reinserted: signing again after %.0f ms; %s -> %s; background thread: %ld ok, "
-	       "%ld failed\n", recovered, before, after, bg_ok, bg_fail);
+	       "%ld failed\n",
+		recovered, before, after, bg_ok, bg_fail);
 	CHECK(recovered >= 0 && recovered < 1000.0);
 	CHECK(strcmp(before, after) != 0);
 	CHECK_RC(sign_one(), 0);

@@ -13,16 +13,16 @@
 static const char data[] = "bytes the agent signs in a TLS handshake";
 
 struct hash_alg {
-	const char *name;        /* for openssl dgst */
+	const char *name; /* for openssl dgst */
 	enum wc_HashType type;
-	int oid;                 /* for the DigestInfo */
+	int oid; /* for the DigestInfo */
 	size_t len;
 };
 
 static const struct hash_alg hashes[] = {
-	{ "sha256", WC_HASH_TYPE_SHA256, SHA256h, 32 },
-	{ "sha384", WC_HASH_TYPE_SHA384, SHA384h, 48 },
-	{ "sha512", WC_HASH_TYPE_SHA512, SHA512h, 64 },
+	{"sha256", WC_HASH_TYPE_SHA256, SHA256h, 32},
+	{"sha384", WC_HASH_TYPE_SHA384, SHA384h, 48},
+	{"sha512", WC_HASH_TYPE_SHA512, SHA512h, 64},
 };
 
 /* Write the SPKI as PEM-less DER and let openssl verify sig over data. */
@@ -40,7 +40,7 @@ static int openssl_verify(struct p11_key *key, const struct hash_alg *h, const c
 	snprintf(sigf, sizeof(sigf), "%s/sig.bin", dir);
 	snprintf(dataf, sizeof(dataf), "%s/data.bin", dir);
 	if (itest_write_file(pub, der, derlen) || itest_write_file(sigf, sig, siglen) ||
-	    itest_write_file(dataf, data, sizeof(data) - 1)) {
+		itest_write_file(dataf, data, sizeof(data) - 1)) {
 		free(der);
 		return -1;
 	}
@@ -52,8 +52,8 @@ static int openssl_verify(struct p11_key *key, const struct hash_alg *h, const c
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static void sign_and_verify(struct p11_key *key, enum p11_sig sig, const struct hash_alg *h,
-	const char *label)
+static void sign_and_verify(
+	struct p11_key *key, enum p11_sig sig, const struct hash_alg *h, const char *label)
 {
 	uint8_t digest[64], in[128], out[P11_SIG_MAX];
 	size_t inlen, outlen = sizeof(out);
@@ -70,24 +70,30 @@ static void sign_and_verify(struct p11_key *key, enum p11_sig sig, const struct 
 	if (sig >= P11_SIG_RSA_PSS_SHA256)
 		snprintf(opts, sizeof(opts),
 			"-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:%zu "
-			"-sigopt rsa_mgf1_md:%s", h->len, h->name);
+			"-sigopt rsa_mgf1_md:%s",
+			h->len, h->name);
 	rc = p11_key_sign(key, sig, in, inlen, out, &outlen);
 	CHECK_RC(rc, 0);
 	if (rc != 0)
 		return;
 	if (openssl_verify(key, h, opts, out, outlen) != 0) {
 		fprintf(stderr, "openssl did not verify the %s signature (%s, %s)\n", label,
-			h->name, sig == P11_SIG_ECDSA ? "ECDSA" : sig == P11_SIG_RSA_PKCS1 ? "PKCS#1" : "PSS");
+			h->name,
+			sig == P11_SIG_ECDSA               ? "ECDSA"
+				: sig == P11_SIG_RSA_PKCS1 ? "PKCS#1"
+							   : "PSS");
 		itest_failures++;
 	} else {
 		printf("ok: %s %s %s verified by openssl\n", label, h->name,
-			sig == P11_SIG_ECDSA ? "ECDSA" : sig == P11_SIG_RSA_PKCS1 ? "PKCS#1 v1.5" : "PSS");
+			sig == P11_SIG_ECDSA               ? "ECDSA"
+				: sig == P11_SIG_RSA_PKCS1 ? "PKCS#1 v1.5"
+							   : "PSS");
 	}
 }
 
 static void test_key(const char *label, enum p11_key_type type, unsigned bits)
 {
-	struct p11_options opt = { .pin_file = itest_env("MTLS_TEST_PIN_FILE") };
+	struct p11_options opt = {.pin_file = itest_env("MTLS_TEST_PIN_FILE")};
 	struct p11_key *key = NULL;
 	char uri[1024];
 	size_t i;

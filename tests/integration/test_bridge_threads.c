@@ -44,7 +44,7 @@ static long count_ok(const char *log, const char *fn)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
 		if (sscanf(line, "%ld %63s %31s", &pid, name, rv) == 3 && strcmp(name, fn) == 0 &&
-		    strcmp(rv, "0x0") == 0)
+			strcmp(rv, "0x0") == 0)
 			n++;
 	fclose(f);
 	return n;
@@ -52,7 +52,7 @@ static long count_ok(const char *log, const char *fn)
 
 int main(int argc, char **argv)
 {
-	struct p11_options opt = { .pin_file = itest_env("MTLS_TEST_PIN_FILE") };
+	struct p11_options opt = {.pin_file = itest_env("MTLS_TEST_PIN_FILE")};
 	int one = argc > 1 && strcmp(argv[1], "one") == 0, i, total = 0;
 	char uri[1024], conf[512], log[512];
 	pthread_t t[THREADS];

@@ -27,16 +27,17 @@ struct args {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: mtls-sign --key URI --pin-file FILE --in FILE --sig OUT --pub OUT "
-			"[--in-process] [--pkcs1]\n");
+	fprintf(stderr,
+		"usage: mtls-sign --key URI --pin-file FILE --in FILE --sig OUT --pub OUT "
+		"[--in-process] [--pkcs1]\n");
 	return 2;
 }
 
 static int parse(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = { { "key", 1, 0, 'k' }, { "pin-file", 1, 0, 'p' },
-		{ "in", 1, 0, 'i' }, { "sig", 1, 0, 's' }, { "pub", 1, 0, 'o' },
-		{ "in-process", 0, 0, 'l' }, { "pkcs1", 0, 0, '1' }, { 0, 0, 0, 0 } };
+	static const struct option opts[] = {{"key", 1, 0, 'k'}, {"pin-file", 1, 0, 'p'},
+		{"in", 1, 0, 'i'}, {"sig", 1, 0, 's'}, {"pub", 1, 0, 'o'},
+		{"in-process", 0, 0, 'l'}, {"pkcs1", 0, 0, '1'}, {0, 0, 0, 0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -119,7 +120,8 @@ static int run(const struct args *a, struct signer *s)
 	if ((rc = signer_key_info(s, 0, &ki)) != 0)
 		return rc;
 	printf("key: %s, %u bits, token offers:%s%s%s\n", type_name(ki.type), ki.bits,
-		ki.caps & P11_CAP_ECDSA ? " ECDSA" : "", ki.caps & P11_CAP_RSA_PKCS1 ? " PKCS#1" : "",
+		ki.caps & P11_CAP_ECDSA ? " ECDSA" : "",
+		ki.caps & P11_CAP_RSA_PKCS1 ? " PKCS#1" : "",
 		ki.caps & P11_CAP_RSA_PSS ? " RSA-PSS" : "");
 	if (hash_file(a->in, digest) != 0)
 		return MTLS_ERR_IO;
@@ -127,7 +129,9 @@ static int run(const struct args *a, struct signer *s)
 	if ((rc = signer_sign(s, 0, how, in, inlen, sig, &siglen)) != 0)
 		return rc;
 	printf("signed SHA-256 of %s with %s: %zu-byte signature\n", a->in,
-		how == P11_SIG_ECDSA ? "ECDSA" : how == P11_SIG_RSA_PKCS1 ? "RSA PKCS#1 v1.5" : "RSA-PSS",
+		how == P11_SIG_ECDSA               ? "ECDSA"
+			: how == P11_SIG_RSA_PKCS1 ? "RSA PKCS#1 v1.5"
+						   : "RSA-PSS",
 		siglen);
 	if (write_file(a->sig, sig, siglen) || write_file(a->pub, ki.spki, ki.spki_len))
 		return MTLS_ERR_IO;
@@ -136,8 +140,8 @@ static int run(const struct args *a, struct signer *s)
 
 int main(int argc, char **argv)
 {
-	struct args a = { 0 };
-	struct signer_config cfg = { 0 };
+	struct args a = {0};
+	struct signer_config cfg = {0};
 	struct signer *s = NULL;
 	int rc;
 
