@@ -97,9 +97,12 @@ static int find_slot(struct p11_token *tok, P11KitUri *uri, const CK_TOKEN_INFO 
 	CK_RV rv;
 
 	rv = tok->fl->C_GetSlotList(CK_TRUE, slots, &n);
-	if (rv == CKR_BUFFER_TOO_SMALL)
-		n = SLOTS_MAX; /* more than we look at; the rest cannot be told apart */
-	else if (rv != CKR_OK)
+	if (rv == CKR_BUFFER_TOO_SMALL) /* the list's contents are undefined then */
+		return mtls_err_set(MTLS_ERR_MODULE,
+			"the module lists more than %d slots with a "
+			"token; that many is not supported",
+			SLOTS_MAX);
+	if (rv != CKR_OK)
 		return rv_fail(rv, "C_GetSlotList", NULL);
 	for (i = 0; i < n && i < SLOTS_MAX; i++) {
 		if (tok->fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
@@ -116,9 +119,7 @@ static int find_slot(struct p11_token *tok, P11KitUri *uri, const CK_TOKEN_INFO 
 		return 0;
 	if (pinned != NULL)
 		return mtls_err_set(MTLS_ERR_TOKEN_ABSENT,
-			"token not present (looked again in "
-			"%lu slots)",
-			(unsigned long)n);
+			"token not present (looked again in %lu slots)", (unsigned long)n);
 	if (matches == 0)
 		return mtls_err_set(MTLS_ERR_NO_TOKEN,
 			"no initialised token in %s matches the URI (%lu slots with a token); "
