@@ -97,7 +97,7 @@ static int check_secret_file(int fd, const char *path)
 
 static int read_secret_fd(int fd, const char *path, struct mtls_secret **out)
 {
-	unsigned char buf[MTLS_SECRET_MAX + 2];
+	unsigned char buf[MTLS_SECRET_MAX + 3]; /* the PIN, CR LF, one byte too many */
 	size_t len = 0;
 	ssize_t n;
 	int rc;
@@ -114,6 +114,11 @@ static int read_secret_fd(int fd, const char *path, struct mtls_secret **out)
 		if (n == 0)
 			break;
 		len += (size_t)n;
+	}
+	if (len == sizeof(buf)) {
+		rc = mtls_err_set(MTLS_ERR_PIN_SOURCE, "PIN file %s must hold 1 to %d bytes", path,
+			MTLS_SECRET_MAX);
+		goto out;
 	}
 	if (len > 0 && buf[len - 1] == '\n')
 		len--;

@@ -106,7 +106,8 @@ static void hex(char *out, size_t outlen, const uint8_t *v, size_t len)
 /* List the candidates of an ambiguous match by label and id. */
 static int ambiguous(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h, CK_ULONG n)
 {
-	char list[512] = "", idhex[65];
+	/* Shorter than the 512-byte detail, so that the advice still fits. */
+	char list[384] = "", idhex[65], clean[33];
 	uint8_t *label, *id;
 	size_t llen, idlen, used;
 	CK_ULONG i;
@@ -117,11 +118,12 @@ static int ambiguous(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 		if (obj_get_attr(key->tok->fl, s, h[i], CKA_ID, &id, &idlen) != CKR_OK)
 			id = NULL, idlen = 0;
 		hex(idhex, sizeof(idhex), id, idlen);
+		/* Labels come from the token: bounded and without control bytes. */
+		mtls_log_clean(clean, sizeof(clean), label ? (char *)label : "", llen);
 		used = strlen(list);
 		if (used < sizeof(list))
-			snprintf(list + used, sizeof(list) - used, "%sobject=%.*s id=%s",
-				i ? "; " : "", (int)(llen > 32 ? 32 : llen),
-				label ? (char *)label : "", idhex);
+			snprintf(list + used, sizeof(list) - used, "%sobject=%s id=%s",
+				i ? "; " : "", clean, idhex);
 		free(label);
 		free(id);
 	}
@@ -532,17 +534,27 @@ static CK_RV ec_point(
 	struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, uint8_t **pt, size_t *len)
 {
 	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-	CK_ATTRIBUTE t[3];
+	CK_ATTRIBUTE t[3] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, key->id, key->idlen}};
 	CK_OBJECT_HANDLE pub[2];
-	CK_ULONG n;
+	CK_ULONG n, nt;
 	CK_RV rv;
 
-	rv = obj_find(key->tok->fl, s, t, key_template(key, t, &cls), pub, 2, &n);
+	/* The id pairs the two keys; labels often differ ("Private key for
+	 * PIV Authentication" / "Public key for ..."). Without an id, the
+	 * label is all there is. */
+	nt = key->id != NULL ? 2 : key_template(key, t, &cls);
+	rv = obj_find(key->tok->fl, s, t, nt, pub, 2, &n);
 	if (rv == CKR_OK && n == 1)
 		rv = obj_get_attr(key->tok->fl, s, pub[0], CKA_EC_POINT, pt, len);
 	if (rv == CKR_OK && *pt == NULL)
 		rv = obj_get_attr(key->tok->fl, s, h, CKA_EC_POINT, pt, len);
 	return rv;
+}
+
+/* Length of an uncompressed point on the key's curve. */
+static size_t ec_point_len(enum p11_key_type type)
+{
+	return type == P11_KEY_EC_P256 ? 65 : type == P11_KEY_EC_P384 ? 97 : 0;
 }
 
 static int public_der(
@@ -570,7 +582,14 @@ static int public_der(
 			"the token does not show this key's public key "
 			"(no public key object with the same CKA_ID)");
 	else if (key->ktype == CKK_EC) {
-		der_unwrap_octets(b, blen, &pt, &ptlen);
+		/* A raw uncompressed point (04 X Y) may also parse as an OCTET
+		 * STRING header (04 3f ... for P-256): take the exact length first. */
+		if (blen == ec_point_len(key->type) && b[0] == 0x04) {
+			pt = b;
+			ptlen = blen;
+		} else {
+			der_unwrap_octets(b, blen, &pt, &ptlen);
+		}
 		rc = der_spki_ec(a, alen, pt, ptlen, der, len);
 	} else
 		rc = der_spki_rsa(a, alen, b, blen, der, len);

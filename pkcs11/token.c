@@ -130,25 +130,40 @@ static int find_slot(struct p11_token *tok, P11KitUri *uri, const CK_TOKEN_INFO 
 		(unsigned long)matches, cands);
 }
 
+/* The token's mechanisms. nmechs never exceeds what mechs holds, on any
+ * path; a list whose length changes between count and fetch is asked for
+ * again (after CKR_BUFFER_TOO_SMALL the buffer's contents are undefined). */
 static int read_mechanisms(struct p11_token *tok)
 {
-	CK_ULONG n = 0;
+	CK_ULONG n, cap;
 	CK_RV rv;
+	int tries;
 
-	rv = tok->fl->C_GetMechanismList(tok->slot, NULL, &n);
-	if (rv != CKR_OK)
-		return rv_fail(rv, "C_GetMechanismList", NULL);
-	if (n > MECHS_MAX)
-		n = MECHS_MAX;
 	free(tok->mechs);
-	tok->mechs = calloc(n ? n : 1, sizeof(*tok->mechs));
-	if (tok->mechs == NULL)
-		return MTLS_ERR_NOMEM;
-	rv = tok->fl->C_GetMechanismList(tok->slot, tok->mechs, &n);
-	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		return rv_fail(rv, "C_GetMechanismList", NULL);
-	tok->nmechs = n > MECHS_MAX ? MECHS_MAX : n;
-	return 0;
+	tok->mechs = NULL;
+	tok->nmechs = 0;
+	for (tries = 0; tries < 3; tries++) {
+		rv = tok->fl->C_GetMechanismList(tok->slot, NULL, &n);
+		if (rv != CKR_OK)
+			return rv_fail(rv, "C_GetMechanismList", NULL);
+		if (n > MECHS_MAX)
+			return mtls_err_set(MTLS_ERR_TOKEN,
+				"the token lists %lu mechanisms; at most %d are supported",
+				(unsigned long)n, MECHS_MAX);
+		free(tok->mechs);
+		tok->mechs = calloc(n ? n : 1, sizeof(*tok->mechs));
+		if (tok->mechs == NULL)
+			return MTLS_ERR_NOMEM;
+		cap = n;
+		rv = tok->fl->C_GetMechanismList(tok->slot, tok->mechs, &n);
+		if (rv == CKR_OK) {
+			tok->nmechs = n < cap ? n : cap;
+			return 0;
+		}
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			return rv_fail(rv, "C_GetMechanismList", NULL);
+	}
+	return mtls_err_set(MTLS_ERR_TOKEN, "C_GetMechanismList: the list kept changing");
 }
 
 int token_has_mech(struct p11_token *tok, CK_MECHANISM_TYPE m)
@@ -184,12 +199,19 @@ static int load_pin(struct p11_token *tok, P11KitUri *uri)
 	return 0;
 }
 
+/* Close one session. Closing the last one logs the application out
+ * (PKCS#11 v2.40, C_CloseSession), so the next use must log in again. */
+static void close_session_locked(struct p11_token *tok, CK_SESSION_HANDLE h)
+{
+	(void)tok->fl->C_CloseSession(h);
+	if (--tok->nopen == 0)
+		tok->logged_in = 0;
+}
+
 static void pool_close_idle(struct p11_token *tok)
 {
-	while (tok->nidle > 0) {
-		(void)tok->fl->C_CloseSession(tok->idle[--tok->nidle]);
-		tok->nopen--;
-	}
+	while (tok->nidle > 0)
+		close_session_locked(tok, tok->idle[--tok->nidle]);
 }
 
 static void token_destroy(struct p11_token *tok)
@@ -407,11 +429,12 @@ static int pin_failed_before(const struct p11_token *tok)
 }
 
 /* Refuse to spend a login attempt the token says is dangerous. */
-static int check_pin_flags(struct p11_token *tok)
+static int check_pin_flags(struct p11_token *tok, enum rv_class *cls)
 {
 	CK_TOKEN_INFO ti;
 	CK_RV rv = tok->fl->C_GetTokenInfo(tok->slot, &ti);
 
+	*cls = rv_classify(rv);
 	if (rv != CKR_OK)
 		return rv_fail(rv, "C_GetTokenInfo", NULL);
 	if (ti.flags & CKF_USER_PIN_LOCKED) {
@@ -432,17 +455,19 @@ static int check_pin_flags(struct p11_token *tok)
 	return 0;
 }
 
-/* One login attempt; PIN errors are remembered and never retried. */
-static int login_locked(struct p11_token *tok, CK_SESSION_HANDLE h)
+/* One login attempt; PIN errors are remembered and never retried. *cls is
+ * the class of the token's answer that made it fail (RV_OK if none did). */
+static int login_locked(struct p11_token *tok, CK_SESSION_HANDLE h, enum rv_class *cls)
 {
 	CK_RV rv;
 	int rc;
 
+	*cls = RV_OK;
 	if (tok->pin_error != 0)
 		return mtls_err_set(tok->pin_error,
 			"an earlier login failed with a PIN error; not trying again (that would "
 			"lock the token): fix the PIN source and restart");
-	rc = check_pin_flags(tok);
+	rc = check_pin_flags(tok, cls);
 	if (rc != 0)
 		return rc;
 	if (tok->pin != NULL)
@@ -454,6 +479,7 @@ static int login_locked(struct p11_token *tok, CK_SESSION_HANDLE h)
 		tok->logged_in = 1;
 		return 0;
 	}
+	*cls = rv_classify(rv);
 	rc = rv_fail(rv, "C_Login",
 		rv_classify(rv) == RV_PIN
 			? "the PIN was refused; it will not be tried again: fix the PIN source"
@@ -596,8 +622,22 @@ static int get_session_locked(struct p11_token *tok, CK_SESSION_HANDLE *h)
 	}
 }
 
+/* A login failed in session h: keep the session unless the answer says it
+ * is dead, and look for the token again if it says the token is gone. */
+static void login_failed_locked(struct p11_token *tok, CK_SESSION_HANDLE h, enum rv_class cls)
+{
+	if (cls == RV_SESSION || cls == RV_REMOVED)
+		close_session_locked(tok, h);
+	else
+		tok->idle[tok->nidle++] = h;
+	if (cls == RV_REMOVED)
+		mark_absent_locked(tok);
+	pthread_cond_signal(&tok->cv);
+}
+
 int token_acquire(struct p11_token *tok, struct p11_session *s)
 {
+	enum rv_class cls;
 	int rc;
 
 	pthread_mutex_lock(&tok->mu);
@@ -606,11 +646,9 @@ int token_acquire(struct p11_token *tok, struct p11_session *s)
 		goto out;
 	s->gen = tok->gen;
 	if (tok->want_login && !tok->logged_in) {
-		rc = login_locked(tok, s->h);
-		if (rc != 0) {
-			tok->idle[tok->nidle++] = s->h; /* the session itself is fine */
-			pthread_cond_signal(&tok->cv);
-		}
+		rc = login_locked(tok, s->h, &cls);
+		if (rc != 0)
+			login_failed_locked(tok, s->h, cls);
 	}
 out:
 	pthread_mutex_unlock(&tok->mu);
@@ -620,8 +658,7 @@ out:
 static void put_back_locked(struct p11_token *tok, const struct p11_session *s, int broken)
 {
 	if (broken || s->gen != tok->gen || tok->nidle >= tok->max) {
-		(void)tok->fl->C_CloseSession(s->h);
-		tok->nopen--;
+		close_session_locked(tok, s->h);
 	} else {
 		tok->idle[tok->nidle++] = s->h;
 	}

@@ -67,13 +67,32 @@ static int known(const char *name, size_t len, const char *const *list, size_t n
 	return 0;
 }
 
+/* Does an attribute named [name, name + len) start in [p, end)? */
+static int named_before(const char *p, const char *end, char sep, const char *name, size_t len)
+{
+	const char *next;
+
+	for (; p < end; p = next + 1) {
+		next = memchr(p, sep, (size_t)(end - p));
+		if (next == NULL)
+			next = end;
+		if ((size_t)(next - p) >= len && memcmp(p, name, len) == 0 &&
+			(p + len == next || p[len] == '='))
+			return 1;
+	}
+	return 0;
+}
+
 /* Check every "name=value" in [p, end) separated by sep. */
 static int check_part(const char *p, const char *end, char sep, int query)
 {
 	const char *const *list = query ? query_attrs : path_attrs;
+	const char *const *other = query ? path_attrs : query_attrs;
 	size_t n = query ? sizeof(query_attrs) / sizeof(query_attrs[0])
 			 : sizeof(path_attrs) / sizeof(path_attrs[0]);
-	const char *next, *eq, *hint;
+	size_t nother = query ? sizeof(path_attrs) / sizeof(path_attrs[0])
+			      : sizeof(query_attrs) / sizeof(query_attrs[0]);
+	const char *start = p, *next, *eq, *hint;
 	size_t len;
 
 	for (; p < end; p = next + 1) {
@@ -84,8 +103,17 @@ static int check_part(const char *p, const char *end, char sep, int query)
 			continue;
 		eq = memchr(p, '=', (size_t)(next - p));
 		len = (size_t)((eq != NULL ? eq : next) - p);
+		if (named_before(start, p, sep, p, len))
+			return mtls_err_set(MTLS_ERR_URI,
+				"attribute '%.*s' appears twice in the PKCS#11 URI; keep one",
+				(int)(len > 40 ? 40 : len), p);
 		if (known(p, len, list, n))
 			continue;
+		if (known(p, len, other, nother))
+			return mtls_err_set(MTLS_ERR_URI, "'%.*s' is a %s attribute: put it %s",
+				(int)len, p, query ? "path" : "query",
+				query ? "before the '?', separated by ';'"
+				      : "after the '?', separated by '&'");
 		if (!query && len >= 2 && p[0] == 'x' && p[1] == '-')
 			continue; /* vendor-specific path attributes are allowed by RFC 7512 */
 		hint = closest(p, len);
@@ -153,27 +181,34 @@ fail:
 	return rc;
 }
 
+/* Append n bytes of s to out (used bytes so far), always NUL-terminated. */
+static size_t put(char *out, size_t outlen, size_t used, const char *s, size_t n)
+{
+	if (used + 1 >= outlen)
+		return used;
+	if (n > outlen - used - 1)
+		n = outlen - used - 1;
+	memcpy(out + used, s, n);
+	out[used + n] = '\0';
+	return used + n;
+}
+
+/* Every pin-value is hidden, in the query or (p11-kit accepts it there
+ * too) in the path, up to the next separator. */
 void uri_redact(const char *s, char *out, size_t outlen)
 {
-	const char *q = strchr(s, '?'), *p, *next;
-	size_t used;
+	static const char key[] = "pin-value=", hidden[] = "(hidden)";
+	const char *pv;
+	size_t used = 0;
 
 	if (outlen == 0)
 		return;
-	snprintf(out, outlen, "%.*s", q != NULL ? (int)(q - s + 1) : (int)strlen(s), s);
-	if (q == NULL)
-		return;
-	/* Copy the query attribute by attribute, hiding every pin-value. */
-	for (p = q + 1; *p != '\0'; p = *next ? next + 1 : next) {
-		next = p + strcspn(p, "&");
-		used = strlen(out);
-		if (used + 1 >= outlen)
-			return;
-		if (strncmp(p, "pin-value=", 10) == 0)
-			snprintf(out + used, outlen - used, "%spin-value=(hidden)",
-				p > q + 1 ? "&" : "");
-		else
-			snprintf(out + used, outlen - used, "%s%.*s", p > q + 1 ? "&" : "",
-				(int)(next - p), p);
+	out[0] = '\0';
+	while ((pv = strstr(s, key)) != NULL) {
+		pv += sizeof(key) - 1;
+		used = put(out, outlen, used, s, (size_t)(pv - s));
+		used = put(out, outlen, used, hidden, sizeof(hidden) - 1);
+		s = pv + strcspn(pv, "&;?");
 	}
+	(void)put(out, outlen, used, s, strlen(s));
 }
