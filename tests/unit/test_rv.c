@@ -1,0 +1,224 @@
+/* rv.c: every CK_RV has its name, its class (what the bridge does about it)
+ * and the project error it turns into. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bridge.h"
+#include "mtls/err.h"
+
+struct named {
+	CK_RV rv;
+	const char *name;
+};
+
+#define N(x)          \
+	{             \
+		x, #x \
+	}
+
+/* Every code of PKCS#11 v2.40 that the bridge names. */
+static const struct named names[] = {
+	N(CKR_OK),
+	N(CKR_CANCEL),
+	N(CKR_HOST_MEMORY),
+	N(CKR_SLOT_ID_INVALID),
+	N(CKR_GENERAL_ERROR),
+	N(CKR_FUNCTION_FAILED),
+	N(CKR_ARGUMENTS_BAD),
+	N(CKR_NO_EVENT),
+	N(CKR_NEED_TO_CREATE_THREADS),
+	N(CKR_CANT_LOCK),
+	N(CKR_ATTRIBUTE_READ_ONLY),
+	N(CKR_ATTRIBUTE_SENSITIVE),
+	N(CKR_ATTRIBUTE_TYPE_INVALID),
+	N(CKR_ATTRIBUTE_VALUE_INVALID),
+	N(CKR_ACTION_PROHIBITED),
+	N(CKR_DATA_INVALID),
+	N(CKR_DATA_LEN_RANGE),
+	N(CKR_DEVICE_ERROR),
+	N(CKR_DEVICE_MEMORY),
+	N(CKR_DEVICE_REMOVED),
+	N(CKR_ENCRYPTED_DATA_INVALID),
+	N(CKR_ENCRYPTED_DATA_LEN_RANGE),
+	N(CKR_FUNCTION_CANCELED),
+	N(CKR_FUNCTION_NOT_PARALLEL),
+	N(CKR_FUNCTION_NOT_SUPPORTED),
+	N(CKR_KEY_HANDLE_INVALID),
+	N(CKR_KEY_SIZE_RANGE),
+	N(CKR_KEY_TYPE_INCONSISTENT),
+	N(CKR_KEY_NOT_NEEDED),
+	N(CKR_KEY_CHANGED),
+	N(CKR_KEY_NEEDED),
+	N(CKR_KEY_INDIGESTIBLE),
+	N(CKR_KEY_FUNCTION_NOT_PERMITTED),
+	N(CKR_KEY_NOT_WRAPPABLE),
+	N(CKR_KEY_UNEXTRACTABLE),
+	N(CKR_MECHANISM_INVALID),
+	N(CKR_MECHANISM_PARAM_INVALID),
+	N(CKR_OBJECT_HANDLE_INVALID),
+	N(CKR_OPERATION_ACTIVE),
+	N(CKR_OPERATION_NOT_INITIALIZED),
+	N(CKR_PIN_INCORRECT),
+	N(CKR_PIN_INVALID),
+	N(CKR_PIN_LEN_RANGE),
+	N(CKR_PIN_EXPIRED),
+	N(CKR_PIN_LOCKED),
+	N(CKR_SESSION_CLOSED),
+	N(CKR_SESSION_COUNT),
+	N(CKR_SESSION_HANDLE_INVALID),
+	N(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+	N(CKR_SESSION_READ_ONLY),
+	N(CKR_SESSION_EXISTS),
+	N(CKR_SESSION_READ_ONLY_EXISTS),
+	N(CKR_SESSION_READ_WRITE_SO_EXISTS),
+	N(CKR_SIGNATURE_INVALID),
+	N(CKR_SIGNATURE_LEN_RANGE),
+	N(CKR_TEMPLATE_INCOMPLETE),
+	N(CKR_TEMPLATE_INCONSISTENT),
+	N(CKR_TOKEN_NOT_PRESENT),
+	N(CKR_TOKEN_NOT_RECOGNIZED),
+	N(CKR_TOKEN_WRITE_PROTECTED),
+	N(CKR_UNWRAPPING_KEY_SIZE_RANGE),
+	N(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT),
+	N(CKR_USER_ALREADY_LOGGED_IN),
+	N(CKR_USER_NOT_LOGGED_IN),
+	N(CKR_USER_PIN_NOT_INITIALIZED),
+	N(CKR_USER_TYPE_INVALID),
+	N(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+	N(CKR_USER_TOO_MANY_TYPES),
+	N(CKR_WRAPPED_KEY_INVALID),
+	N(CKR_WRAPPED_KEY_LEN_RANGE),
+	N(CKR_WRAPPING_KEY_HANDLE_INVALID),
+	N(CKR_WRAPPING_KEY_SIZE_RANGE),
+	N(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
+	N(CKR_RANDOM_SEED_NOT_SUPPORTED),
+	N(CKR_RANDOM_NO_RNG),
+	N(CKR_DOMAIN_PARAMS_INVALID),
+	N(CKR_CURVE_NOT_SUPPORTED),
+	N(CKR_BUFFER_TOO_SMALL),
+	N(CKR_SAVED_STATE_INVALID),
+	N(CKR_INFORMATION_SENSITIVE),
+	N(CKR_STATE_UNSAVEABLE),
+	N(CKR_CRYPTOKI_NOT_INITIALIZED),
+	N(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+	N(CKR_MUTEX_BAD),
+	N(CKR_MUTEX_NOT_LOCKED),
+	N(CKR_NEW_PIN_MODE),
+	N(CKR_NEXT_OTP),
+	N(CKR_EXCEEDED_MAX_ITERATIONS),
+	N(CKR_FIPS_SELF_TEST_FAILED),
+	N(CKR_LIBRARY_LOAD_FAILED),
+	N(CKR_PIN_TOO_WEAK),
+	N(CKR_PUBLIC_KEY_INVALID),
+	N(CKR_FUNCTION_REJECTED),
+};
+
+static void every_standard_ck_rv_has_its_own_name(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_string_equal(p11_rv_name(names[i].rv), names[i].name);
+}
+
+static void vendor_and_unknown_codes_get_a_generic_name(void **state)
+{
+	assert_string_equal(p11_rv_name(CKR_VENDOR_DEFINED), "CKR_VENDOR_DEFINED");
+	assert_string_equal(p11_rv_name(CKR_VENDOR_DEFINED + 0x1234), "CKR_VENDOR_DEFINED");
+	assert_string_equal(p11_rv_name(0x7777), "CKR_UNKNOWN");
+}
+
+struct classed {
+	CK_RV rv;
+	enum rv_class cls;
+	int err;
+};
+
+static const struct classed classes[] = {
+	{CKR_OK, RV_OK, 0},
+	{CKR_SESSION_HANDLE_INVALID, RV_SESSION, MTLS_ERR_TOKEN},
+	{CKR_SESSION_CLOSED, RV_SESSION, MTLS_ERR_TOKEN},
+	{CKR_USER_NOT_LOGGED_IN, RV_LOGIN, MTLS_ERR_LOGIN},
+	{CKR_OBJECT_HANDLE_INVALID, RV_HANDLE, MTLS_ERR_TOKEN},
+	{CKR_KEY_HANDLE_INVALID, RV_HANDLE, MTLS_ERR_TOKEN},
+	{CKR_KEY_CHANGED, RV_HANDLE, MTLS_ERR_TOKEN},
+	{CKR_DEVICE_REMOVED, RV_REMOVED, MTLS_ERR_TOKEN_ABSENT},
+	{CKR_TOKEN_NOT_PRESENT, RV_REMOVED, MTLS_ERR_TOKEN_ABSENT},
+	{CKR_TOKEN_NOT_RECOGNIZED, RV_REMOVED, MTLS_ERR_TOKEN_ABSENT},
+	{CKR_SLOT_ID_INVALID, RV_REMOVED, MTLS_ERR_TOKEN_ABSENT},
+	{CKR_PIN_INCORRECT, RV_PIN, MTLS_ERR_PIN_INCORRECT},
+	{CKR_PIN_INVALID, RV_PIN, MTLS_ERR_PIN_INCORRECT},
+	{CKR_PIN_LEN_RANGE, RV_PIN, MTLS_ERR_PIN_INCORRECT},
+	{CKR_PIN_EXPIRED, RV_PIN, MTLS_ERR_PIN_INCORRECT},
+	{CKR_USER_PIN_NOT_INITIALIZED, RV_PIN, MTLS_ERR_PIN_INCORRECT},
+	{CKR_PIN_LOCKED, RV_PIN, MTLS_ERR_PIN_LOCKED},
+	{CKR_MECHANISM_INVALID, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_MECHANISM_PARAM_INVALID, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_KEY_TYPE_INCONSISTENT, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_KEY_FUNCTION_NOT_PERMITTED, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_KEY_SIZE_RANGE, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_FUNCTION_NOT_SUPPORTED, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_CURVE_NOT_SUPPORTED, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_DOMAIN_PARAMS_INVALID, RV_MECH, MTLS_ERR_MECHANISM},
+	{CKR_SESSION_COUNT, RV_BUSY, MTLS_ERR_BUSY},
+	{CKR_OPERATION_ACTIVE, RV_BUSY, MTLS_ERR_BUSY},
+	{CKR_FUNCTION_CANCELED, RV_BUSY, MTLS_ERR_BUSY},
+	{CKR_CANCEL, RV_BUSY, MTLS_ERR_BUSY},
+	{CKR_SESSION_PARALLEL_NOT_SUPPORTED, RV_BUSY, MTLS_ERR_BUSY},
+	{CKR_DATA_INVALID, RV_INPUT, MTLS_ERR_ARG},
+	{CKR_DATA_LEN_RANGE, RV_INPUT, MTLS_ERR_ARG},
+	{CKR_ARGUMENTS_BAD, RV_INPUT, MTLS_ERR_ARG},
+	{CKR_BUFFER_TOO_SMALL, RV_INPUT, MTLS_ERR_ARG},
+	{CKR_SIGNATURE_LEN_RANGE, RV_INPUT, MTLS_ERR_ARG},
+	{CKR_GENERAL_ERROR, RV_FATAL, MTLS_ERR_TOKEN},
+	{CKR_DEVICE_ERROR, RV_FATAL, MTLS_ERR_TOKEN},
+	{CKR_DEVICE_MEMORY, RV_FATAL, MTLS_ERR_TOKEN},
+	{CKR_HOST_MEMORY, RV_FATAL, MTLS_ERR_TOKEN},
+	{CKR_FUNCTION_FAILED, RV_FATAL, MTLS_ERR_TOKEN},
+	{CKR_CRYPTOKI_NOT_INITIALIZED, RV_FATAL, MTLS_ERR_TOKEN},
+	{CKR_VENDOR_DEFINED + 1, RV_FATAL, MTLS_ERR_TOKEN},
+	{0x7777, RV_FATAL, MTLS_ERR_TOKEN},
+};
+
+static void every_class_of_ck_rv_maps_to_its_project_error(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		if (rv_classify(classes[i].rv) != classes[i].cls)
+			fail_msg("%s: class %d, want %d", p11_rv_name(classes[i].rv),
+				rv_classify(classes[i].rv), classes[i].cls);
+		if (rv_to_err(classes[i].rv) != classes[i].err)
+			fail_msg("%s: error %d, want %d", p11_rv_name(classes[i].rv),
+				rv_to_err(classes[i].rv), classes[i].err);
+	}
+}
+
+static void a_failure_detail_names_the_call_the_code_and_the_hint(void **state)
+{
+	assert_int_equal(rv_fail(CKR_PIN_INCORRECT, "C_Login", "fix the PIN source"),
+		MTLS_ERR_PIN_INCORRECT);
+	assert_string_equal(
+		mtls_err_detail(), "C_Login: CKR_PIN_INCORRECT (0xa0); fix the PIN source");
+	assert_int_equal(rv_fail(CKR_DEVICE_ERROR, "C_Sign", NULL), MTLS_ERR_TOKEN);
+	assert_string_equal(mtls_err_detail(), "C_Sign: CKR_DEVICE_ERROR (0x30)");
+	assert_int_equal(rv_fail(CKR_VENDOR_DEFINED + 2, "C_Sign", NULL), MTLS_ERR_TOKEN);
+	assert_string_equal(mtls_err_detail(), "C_Sign: CKR_VENDOR_DEFINED (0x80000002)");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(every_standard_ck_rv_has_its_own_name),
+		cmocka_unit_test(vendor_and_unknown_codes_get_a_generic_name),
+		cmocka_unit_test(every_class_of_ck_rv_maps_to_its_project_error),
+		cmocka_unit_test(a_failure_detail_names_the_call_the_code_and_the_hint),
+	};
+
+	return cmocka_run_group_tests_name("rv", tests, NULL, NULL);
+}
