@@ -185,9 +185,12 @@ static int read_type(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 		return mtls_err_set(MTLS_ERR_KEY, "key type 0x%lx is neither EC nor RSA",
 			(unsigned long)key->ktype);
 	rv = obj_get_attr(fl, s, h, CKA_MODULUS, &v, &len);
-	if (rv != CKR_OK || v == NULL)
-		return rv_fail(rv != CKR_OK ? rv : CKR_ATTRIBUTE_TYPE_INVALID,
-			"C_GetAttributeValue (CKA_MODULUS)", NULL);
+	if (rv != CKR_OK)
+		return rv_fail(rv, "C_GetAttributeValue (CKA_MODULUS)", NULL);
+	if (v == NULL)
+		return mtls_err_set(MTLS_ERR_KEY,
+			"the RSA key shows no CKA_MODULUS; the token "
+			"cannot tell its size");
 	for (i = 0; i < len && v[i] == 0; i++)
 		;
 	key->type = P11_KEY_RSA;

@@ -685,7 +685,7 @@ CK_RV token_context_login(struct p11_token *tok, CK_SESSION_HANDLE h)
 
 	pthread_mutex_lock(&tok->mu);
 	if (tok->pin_error != 0)
-		rv = CKR_PIN_INCORRECT;
+		rv = tok->pin_error == MTLS_ERR_PIN_LOCKED ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
 	else if (tok->pin != NULL)
 		rv = tok->fl->C_Login(h, CKU_CONTEXT_SPECIFIC,
 			(CK_UTF8CHAR_PTR)mtls_secret_data(tok->pin), mtls_secret_len(tok->pin));

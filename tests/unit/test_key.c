@@ -259,7 +259,7 @@ static void leading_zero_bytes_of_a_modulus_do_not_count(void **state)
 static void an_rsa_key_without_a_modulus_is_refused(void **state)
 {
 	fake_obj_unset(2, CKA_MODULUS);
-	open_fails(RSA_URI, MTLS_ERR_TOKEN, "CKA_MODULUS");
+	open_fails(RSA_URI, MTLS_ERR_KEY, "CKA_MODULUS");
 }
 
 static void a_key_of_another_type_is_refused(void **state)
