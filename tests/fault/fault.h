@@ -111,6 +111,8 @@ struct fault_fail {
 	CK_RV rv;
 	unsigned long first; /* 1-based call number, inclusive */
 	unsigned long last; /* inclusive; ULONG_MAX when open-ended */
+	unsigned long from_ms; /* time window since the config was loaded, inclusive */
+	unsigned long to_ms; /* ULONG_MAX when open-ended */
 };
 
 struct fault_conf {

@@ -100,20 +100,45 @@ static int parse_calls(char *s, struct fault_fail *fail)
 	return fail->last >= fail->first ? 0 : -1;
 }
 
+/* "ms=A-B" (or "ms=A-" open-ended): milliseconds since the config was
+ * (re)loaded, inclusive. */
+static int parse_window(char *s, struct fault_fail *fail)
+{
+	char *dash;
+
+	if (strncmp(s, "ms=", 3) != 0)
+		return -1;
+	s += 3;
+	dash = strchr(s, '-');
+	if (dash == NULL)
+		return -1;
+	*dash = '\0';
+	if (parse_ulong(s, ULONG_MAX, &fail->from_ms) < 0)
+		return -1;
+	if (dash[1] != '\0' && parse_ulong(dash + 1, ULONG_MAX, &fail->to_ms) < 0)
+		return -1;
+	return fail->to_ms >= fail->from_ms ? 0 : -1;
+}
+
 static int set_fail(struct fault_conf *conf, enum fault_fn fn, char *value)
 {
-	struct fault_fail fail = {.is_set = 1, .first = 1, .last = ULONG_MAX};
+	struct fault_fail fail = {
+		.is_set = 1, .first = 1, .last = ULONG_MAX, .from_ms = 0, .to_ms = ULONG_MAX};
 	char *save = NULL;
 	char *tok;
+	int ntok = 0;
 
 	tok = strtok_r(value, " \t", &save);
 	if (tok == NULL || parse_rv(tok, &fail.rv) < 0)
 		return KEY_BAD_VALUE;
-	tok = strtok_r(NULL, " \t", &save);
-	if (tok != NULL && parse_calls(tok, &fail) < 0)
-		return KEY_BAD_VALUE;
-	if (tok != NULL && strtok_r(NULL, " \t", &save) != NULL)
-		return KEY_BAD_VALUE;
+	/* At most one calls= and one ms= condition; a call fails when all hold. */
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (++ntok > 2)
+			return KEY_BAD_VALUE;
+		if (strncmp(tok, "calls=", 6) == 0 ? parse_calls(tok, &fail) < 0
+						   : parse_window(tok, &fail) < 0)
+			return KEY_BAD_VALUE;
+	}
 	conf->fail[fn] = fail;
 	return KEY_OK;
 }

@@ -347,6 +347,28 @@ static int test_fail_hits_exactly_the_configured_calls(struct selftest *t)
 	return rc ? -1 : 0;
 }
 
+/* A time window: calls fail only between 300 and 600 ms after the config loads. */
+static int test_fail_hits_only_inside_the_time_window(struct selftest *t)
+{
+	CK_SESSION_INFO info;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key;
+	int rc = 0;
+
+	if (session_with_key(t, &s, &key) < 0)
+		return -1;
+	if (conf_set(t, "fail.C_GetSessionInfo = CKR_DEVICE_ERROR ms=300-600\n") < 0)
+		return -1;
+	rc |= expect_rv("before the window", t->p11->C_GetSessionInfo(s, &info), CKR_OK);
+	sleep_ms(450);
+	rc |= expect_rv("inside the window", t->p11->C_GetSessionInfo(s, &info), CKR_DEVICE_ERROR);
+	sleep_ms(300);
+	rc |= expect_rv("after the window", t->p11->C_GetSessionInfo(s, &info), CKR_OK);
+	conf_set(t, "");
+	t->p11->C_CloseSession(s);
+	return rc;
+}
+
 static int test_max_sessions_one_refuses_a_second_session(struct selftest *t)
 {
 	CK_SESSION_HANDLE a, b;
@@ -830,6 +852,8 @@ static const struct scenario scenarios[] = {
 		test_sign_is_slower_by_the_configured_latency},
 	{"fail with calls= hits exactly those calls and skips the real module",
 		test_fail_hits_exactly_the_configured_calls},
+	{"fail with ms= hits only inside the time window",
+		test_fail_hits_only_inside_the_time_window},
 	{"max_sessions = 1 refuses a second session",
 		test_max_sessions_one_refuses_a_second_session},
 	{"hidden mechanisms are gone", test_hidden_mechanisms_are_gone},

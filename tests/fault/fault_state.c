@@ -45,6 +45,7 @@ struct fault_state {
 	struct file_id conf_id;
 	int conf_seen;
 	unsigned long calls[FN_COUNT]; /* since the config was last (re)loaded */
+	struct timespec loaded_at; /* CLOCK_MONOTONIC, for ms= windows */
 	int log_fd;
 	int removed; /* applied, as opposed to conf.removed, which is wanted */
 	unsigned long generation;
@@ -154,6 +155,7 @@ static void conf_refresh(void)
 	st.conf_id = id;
 	st.conf_seen = 1;
 	memset(st.calls, 0, sizeof(st.calls));
+	clock_gettime(CLOCK_MONOTONIC, &st.loaded_at);
 	log_reopen();
 }
 
@@ -162,8 +164,15 @@ static int fail_check(enum fault_fn fn, CK_RV *rv)
 {
 	const struct fault_fail *fail = &conf.fail[fn];
 	unsigned long n = ++st.calls[fn];
+	struct timespec now;
+	unsigned long ms;
 
 	if (!fail->is_set || n < fail->first || n > fail->last)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (unsigned long)((now.tv_sec - st.loaded_at.tv_sec) * 1000L +
+		(now.tv_nsec - st.loaded_at.tv_nsec) / 1000000L);
+	if (ms < fail->from_ms || ms > fail->to_ms)
 		return 0;
 	*rv = fail->rv;
 	return 1;
