@@ -115,8 +115,40 @@ static void test_key(const char *label, enum p11_key_type type, unsigned bits)
 	p11_key_free(key);
 }
 
-int main(void)
+/* The most common field failure: an RSA key on a token without RSA-PSS.
+ * The bridge must say so up front (caps) and when asked for PSS, and still
+ * sign PKCS#1 v1.5 (what TLS 1.2 can use). */
+static int test_no_pss(void)
 {
+	struct p11_options opt = {.pin_file = itest_env("MTLS_TEST_PIN_FILE")};
+	struct p11_key *key = NULL;
+	uint8_t in[32] = {1}, out[P11_SIG_MAX];
+	size_t outlen = sizeof(out);
+	char uri[1024], conf[512], desc[1024];
+
+	snprintf(conf, sizeof(conf), "%s/fault.conf", itest_env("MTLS_TEST_DIR"));
+	CHECK(itest_fault_conf(conf, "hide_mechanisms = CKM_RSA_PKCS_PSS\n") == 0);
+	setenv("MTLS_FAULT_CONF", conf, 1);
+	CHECK_RC(p11_key_open(itest_uri(uri, sizeof(uri), "rsa2048", 1), &opt, &key), 0);
+	if (key == NULL)
+		return itest_done("bridge_rsa_key_without_pss");
+	CHECK(p11_key_caps(key) == P11_CAP_RSA_PKCS1);
+	CHECK_RC(p11_token_describe(p11_key_token(key), desc, sizeof(desc)), 0);
+	CHECK(strstr(desc, "CKM_RSA_PKCS_PSS") == NULL && strstr(desc, "CKM_RSA_PKCS") != NULL);
+	printf("%s\n", desc);
+	CHECK_RC(p11_key_sign(key, P11_SIG_RSA_PSS_SHA256, in, sizeof(in), out, &outlen),
+		MTLS_ERR_MECHANISM);
+	CHECK(strstr(mtls_err_detail(), "TLS 1.3") != NULL);
+	printf("PSS refused: %s\n", mtls_err_detail());
+	sign_and_verify(key, P11_SIG_RSA_PKCS1, &hashes[0], "rsa2048 (token without PSS)");
+	p11_key_free(key);
+	return itest_done("bridge_rsa_key_without_pss");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "no-pss") == 0)
+		return test_no_pss();
 	test_key("ec256", P11_KEY_EC_P256, 256);
 	test_key("ec384", P11_KEY_EC_P384, 384);
 	test_key("rsa2048", P11_KEY_RSA, 2048);
