@@ -33,6 +33,7 @@ const char *mtls_strerror(int code)
 	case MTLS_ERR_TOO_BIG: return "too big";
 	case MTLS_ERR_CONFIG: return "invalid configuration";
 	case MTLS_ERR_TIMEOUT: return "timed out";
+	case MTLS_ERR_AGAIN: return "try again";
 	default: return "unknown error";
 	}
 }

@@ -35,7 +35,8 @@ enum mtls_err {
 	MTLS_ERR_TOO_BIG = -21, /* input or output over its bound */
 	MTLS_ERR_CONFIG = -22, /* configuration invalid */
 	MTLS_ERR_TIMEOUT = -23, /* an operation did not finish in time */
-	MTLS_ERR_LAST = MTLS_ERR_TIMEOUT, /* the most negative code: keep it in step */
+	MTLS_ERR_AGAIN = -24, /* would block: call again when the socket is ready */
+	MTLS_ERR_LAST = MTLS_ERR_AGAIN, /* the most negative code: keep it in step */
 };
 
 /* Fixed text for a code; never NULL. */
