@@ -49,6 +49,11 @@ struct cfg_tunnel {
 	unsigned handshake_timeout_ms; /* default 10000 */
 	unsigned idle_timeout_ms; /* 0 = none; default 0 */
 	unsigned max_connections; /* default 1024 */
+	/* Plaintext legs stay on this machine unless these say otherwise (as
+	 * ghostunnel's --unsafe-listen/--unsafe-target): a client's listen and
+	 * a server's target must be loopback or unix: addresses by default. */
+	int unsafe_listen; /* client: listen on a non-loopback address */
+	int unsafe_target; /* server: forward to a non-loopback target */
 };
 
 struct cfg_agent {
