@@ -1,7 +1,9 @@
 /* mtls-echo: a plain TCP echo backend for tunnel tests. Listens on
  * 127.0.0.1:PORT (0 = any free port, printed on stdout as "port N"), echoes
  * every byte back on each connection, half-closes when the client does.
- * Runs until SIGTERM, or for at most --seconds (default 600).
+ * Prints "accepted N" for every connection (so tests can tell that nothing
+ * reached the backend). Runs until SIGTERM, or for at most --seconds
+ * (default 600).
  *
  *   mtls-echo [--port N] [--seconds S] */
 #include <errno.h>
@@ -89,6 +91,7 @@ int main(int argc, char **argv)
 {
 	struct epoll_event ev, evs[MAXEV];
 	int port = 0, seconds = 600, lfd, ep, n, i, fd;
+	unsigned long accepted = 0;
 	time_t end;
 
 	for (i = 1; i + 1 < argc; i += 2) {
@@ -118,6 +121,8 @@ int main(int argc, char **argv)
 					continue;
 				}
 				c->fd = fd;
+				printf("accepted %lu\n", ++accepted);
+				fflush(stdout);
 				ev.events = EPOLLIN;
 				ev.data.ptr = c;
 				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);

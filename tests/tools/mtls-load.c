@@ -9,12 +9,21 @@
  *     one connection, K round trips of one byte; prints p50/p99/max in ms.
  *   mtls-load --addr 127.0.0.1:PORT --hold N --seconds S
  *     open N connections, check each echoes one byte, keep them open S
- *     seconds (idle), then check each again. */
+ *     seconds (idle), then check each again.
+ *   mtls-load --addr 127.0.0.1:PORT --rtt K --interval-ms I
+ *     the same as --rtt, pausing I ms between round trips (to span a
+ *     period while something else happens).
+ *   mtls-load --addr 127.0.0.1:PORT --storm N --cert C --key K --ca CA
+ *     N TLS clients (software key) start full handshakes at once against a
+ *     TLS server; prints how many completed, how many were refused (closed
+ *     before completing) and the slowest refusal in ms. */
 #include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -168,11 +177,19 @@ static int run_bulk(const char *addr, int n, uint64_t bytes, int seconds)
 	for (i = 0; i < n; i++) {
 		wc_Sha256Final(&c[i].tx, h1);
 		wc_Sha256Final(&c[i].rx, h2);
-		if (!c[i].done || c[i].fd < 0)
-			failed++;
-		else if (c[i].bad || memcmp(h1, h2, 32) != 0 || c[i].got != bytes)
-			mismatched++;
-		else
+		if (!c[i].done || c[i].fd < 0 ||
+			(!c[i].bad && c[i].got != bytes && memcmp(h1, h2, 32) != 0 &&
+				c[i].got < c[i].sent)) {
+			if (failed++ < 5)
+				fprintf(stderr, "conn %d: cut short: sent %llu, got back %llu\n", i,
+					(unsigned long long)c[i].sent,
+					(unsigned long long)c[i].got);
+		} else if (c[i].bad || memcmp(h1, h2, 32) != 0 || c[i].got != bytes) {
+			if (mismatched++ < 5)
+				fprintf(stderr, "conn %d: sent %llu, got back %llu%s\n", i,
+					(unsigned long long)c[i].sent, (unsigned long long)c[i].got,
+					c[i].bad ? ", content differs" : "");
+		} else
 			ok++;
 		if (c[i].fd >= 0)
 			close(c[i].fd);
@@ -205,16 +222,19 @@ static int echo_once(int fd, double *ms)
 	return 0;
 }
 
-static int run_rtt(const char *addr, int k)
+static int run_rtt(const char *addr, int k, int interval_ms)
 {
-	double *v = calloc((size_t)k, sizeof(double));
+	double *v = calloc((size_t)k, sizeof(double)), warm;
 	int fd = dial(addr), i;
 
-	if (fd < 0 || v == NULL)
+	if (fd < 0 || v == NULL || echo_once(fd, &warm) != 0) /* warm-up: the handshake */
 		return fprintf(stderr, "mtls-load: cannot connect to %s\n", addr), 1;
-	for (i = 0; i < k; i++)
+	for (i = 0; i < k; i++) {
 		if (echo_once(fd, &v[i]) != 0)
 			return fprintf(stderr, "mtls-load: echo %d failed\n", i), 1;
+		if (interval_ms > 0)
+			usleep((useconds_t)interval_ms * 1000);
+	}
 	qsort(v, (size_t)k, sizeof(double), cmp_double);
 	printf("rtt_ms p50=%.3f p99=%.3f max=%.3f n=%d\n", v[k / 2], v[(k * 99) / 100], v[k - 1],
 		k);
@@ -245,10 +265,101 @@ static int run_hold(const char *addr, int n, int seconds)
 	return bad != 0;
 }
 
+struct storm {
+	int fd;
+	WOLFSSL *ssl;
+	double t0, t1;
+	int state; /* 0 running, 1 done, 2 refused */
+};
+
+static int storm_step(struct storm *st)
+{
+	int r = wolfSSL_connect(st->ssl), err;
+
+	if (r == WOLFSSL_SUCCESS) {
+		st->state = 1;
+		st->t1 = now_ms();
+		return 0;
+	}
+	err = wolfSSL_get_error(st->ssl, r);
+	if (err == WOLFSSL_ERROR_WANT_READ)
+		return POLLIN;
+	if (err == WOLFSSL_ERROR_WANT_WRITE)
+		return POLLOUT;
+	st->state = 2;
+	st->t1 = now_ms();
+	return 0;
+}
+
+static int run_storm(
+	const char *addr, int n, const char *cert, const char *key, const char *ca, int seconds)
+{
+	WOLFSSL_CTX *ctx;
+	struct storm *st = calloc((size_t)n, sizeof(*st));
+	struct pollfd *p = calloc((size_t)n, sizeof(*p));
+	int i, ok = 0, refused = 0, left = n;
+	double worst = 0, t0 = now_ms();
+
+	wolfSSL_Init();
+	ctx = wolfSSL_CTX_new(wolfTLS_client_method());
+	if (ctx == NULL || st == NULL || p == NULL ||
+		wolfSSL_CTX_use_certificate_chain_file(ctx, cert) != WOLFSSL_SUCCESS ||
+		wolfSSL_CTX_use_PrivateKey_file(ctx, key, WOLFSSL_FILETYPE_PEM) !=
+			WOLFSSL_SUCCESS ||
+		wolfSSL_CTX_load_verify_locations(ctx, ca, NULL) != WOLFSSL_SUCCESS)
+		return fprintf(stderr, "mtls-load: cannot set up TLS from %s %s %s\n", cert, key,
+			       ca),
+		       1;
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+	for (i = 0; i < n; i++) {
+		st[i].t0 = now_ms();
+		st[i].fd = dial(addr);
+		st[i].ssl = st[i].fd >= 0 ? wolfSSL_new(ctx) : NULL;
+		if (st[i].ssl == NULL) {
+			st[i].state = 2, left--;
+			continue;
+		}
+		fcntl(st[i].fd, F_SETFL, fcntl(st[i].fd, F_GETFL) | O_NONBLOCK);
+		wolfSSL_set_fd(st[i].ssl, st[i].fd);
+		wolfSSL_set_using_nonblock(st[i].ssl, 1);
+	}
+	while (left > 0 && now_ms() - t0 < seconds * 1000.0) {
+		for (i = 0; i < n; i++) {
+			p[i].fd = st[i].state == 0 ? st[i].fd : -1;
+			p[i].events = 0;
+			if (st[i].state == 0 && (p[i].events = (short)storm_step(&st[i])) == 0)
+				left--, p[i].fd = -1;
+		}
+		if (left > 0)
+			poll(p, (nfds_t)n, 100);
+	}
+	for (i = 0; i < n; i++) {
+		if (st[i].state == 1)
+			ok++;
+		if (st[i].state == 2) {
+			refused++;
+			if (st[i].t1 - st[i].t0 > worst)
+				worst = st[i].t1 - st[i].t0;
+		}
+		if (st[i].ssl != NULL)
+			wolfSSL_free(st[i].ssl);
+		if (st[i].fd >= 0)
+			close(st[i].fd);
+	}
+	printf("storm=%d handshakes_ok=%d refused=%d unfinished=%d slowest_refusal_ms=%.1f\n", n,
+		ok, refused, n - ok - refused, worst);
+	wolfSSL_CTX_free(ctx);
+	wolfSSL_Cleanup();
+	free(st);
+	free(p);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *addr = NULL;
-	int conns = 1, seconds = 120, rtt = 0, hold = 0, i;
+	int conns = 1, seconds = 120, rtt = 0, hold = 0, storm = 0, interval = 0, i;
+	const char *cert = NULL, *key = NULL, *ca = NULL;
 	uint64_t bytes = 1024;
 
 	for (i = 1; i + 1 < argc; i += 2) {
@@ -264,6 +375,16 @@ int main(int argc, char **argv)
 			rtt = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--hold") == 0)
 			hold = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--storm") == 0)
+			storm = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--interval-ms") == 0)
+			interval = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--cert") == 0)
+			cert = argv[i + 1];
+		else if (strcmp(argv[i], "--key") == 0)
+			key = argv[i + 1];
+		else if (strcmp(argv[i], "--ca") == 0)
+			ca = argv[i + 1];
 	}
 	if (addr == NULL || conns < 1 || conns > 20000 || rtt < 0 || hold < 0) {
 		fprintf(stderr,
@@ -273,7 +394,9 @@ int main(int argc, char **argv)
 	}
 	make_pattern();
 	if (rtt > 0)
-		return run_rtt(addr, rtt);
+		return run_rtt(addr, rtt, interval);
+	if (storm > 0 && cert && key && ca)
+		return run_storm(addr, storm, cert, key, ca, seconds);
 	if (hold > 0)
 		return run_hold(addr, hold, seconds);
 	return run_bulk(addr, conns, bytes, seconds);

@@ -1,0 +1,23 @@
+/* The tunnel engine: listeners, a pool of handshake workers behind a
+ * bounded queue, and one event loop that carries the bytes of established
+ * tunnels. Handshakes (which wait for the token) run only in the workers,
+ * so a slow token never stalls the data of established tunnels. */
+#ifndef MTLS_AGENT_ENGINE_H
+#define MTLS_AGENT_ENGINE_H
+
+#include "config.h"
+
+struct engine;
+
+/* Start the signer with every tunnel's key, build each tunnel's TLS side
+ * and listener. cfg must outlive the engine. */
+int engine_new(const struct cfg_agent *cfg, struct engine **out);
+
+/* Serve until SIGTERM or SIGINT, then stop accepting and let established
+ * tunnels finish (at most the drain time) before returning 0. */
+int engine_run(struct engine *e);
+
+/* Close everything; NULL is a no-op. */
+void engine_free(struct engine *e);
+
+#endif

@@ -1,0 +1,120 @@
+/* Internals shared by engine.c (setup, loop), worker.c (handshakes) and
+ * relay.c (moving bytes of established tunnels). */
+#ifndef MTLS_AGENT_ENGINE_INT_H
+#define MTLS_AGENT_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "engine.h"
+#include "mtls/signer.h"
+#include "tls.h"
+
+#define RELAY_BUF 16384
+#define DRAIN_MS 10000
+
+enum ep_kind {
+	EP_LISTENER = 1,
+	EP_PLAIN,
+	EP_TLS,
+	EP_WAKE,
+	EP_SIGNAL,
+};
+
+/* What an epoll event points at. */
+struct ep_ref {
+	enum ep_kind kind;
+	void *ptr;
+};
+
+struct tunnel {
+	const struct cfg_tunnel *cfg;
+	struct engine *engine;
+	struct tls_side *tls;
+	unsigned key; /* index in the signer */
+	int listen_fd;
+	struct ep_ref ref;
+};
+
+struct buf {
+	uint8_t data[RELAY_BUF];
+	size_t off, len;
+};
+
+struct conn {
+	uint64_t id;
+	struct tunnel *t;
+	int plain_fd, tls_fd;
+	struct tls_conn *tls;
+	struct buf p2t, t2p; /* plaintext side -> TLS side, and back */
+	int plain_eof, tls_eof; /* no more bytes will come from that side */
+	int close_sent, plain_shut;
+	int tls_want; /* TLS_WANT_* of the last call that would block */
+	uint32_t plain_ev, tls_ev; /* epoll interest now registered */
+	uint64_t up, down; /* bytes plaintext->TLS and TLS->plaintext */
+	struct timespec start, last;
+	char peer[256];
+	int resumed;
+	const char *version;
+	struct ep_ref plain_ref, tls_ref;
+	struct conn *prev, *next;
+	int dead; /* closed; freed after the current event batch */
+	int again; /* stopped with work left: pump again */
+};
+
+/* A queue of accepted sockets waiting for a handshake worker. */
+struct job {
+	uint64_t id;
+	int fd;
+	struct tunnel *t;
+	struct timespec accepted;
+};
+
+struct engine {
+	const struct cfg_agent *cfg;
+	struct signer *signer;
+	struct tunnel *tunnels;
+	size_t ntunnels;
+	int epfd, wakefd, sigfd;
+	struct ep_ref wake_ref, sig_ref;
+	int stopping;
+
+	/* handshake queue and workers */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *queue;
+	size_t qcap, qhead, qlen;
+	pthread_t *workers;
+	size_t nworkers;
+	int workers_stop;
+	size_t in_handshake; /* jobs taken by workers, not yet done */
+	struct conn *handoff; /* established by workers, for the loop */
+
+	/* owned by the loop thread */
+	struct conn *active;
+	size_t nactive;
+	struct conn *dead; /* closed in this event batch, freed after it */
+	size_t nagain; /* active tunnels with work left over */
+	uint64_t next_id;
+};
+
+/* worker.c */
+int workers_start(struct engine *e);
+void workers_stop(struct engine *e);
+/* Queue an accepted socket; fails (MTLS_ERR_BUSY) when the queue is full. */
+int workers_submit(struct engine *e, struct tunnel *t, int fd, uint64_t id);
+
+/* relay.c */
+void relay_start(struct engine *e, struct conn *c);
+void relay_event(struct engine *e, struct conn *c, enum ep_kind side, uint32_t events);
+void relay_close(struct engine *e, struct conn *c, const char *reason);
+void relay_check_idle(struct engine *e);
+/* Pump the tunnels that stopped with work left; free closed ones. */
+void relay_after_batch(struct engine *e);
+
+long engine_ms_since(const struct timespec *t);
+
+#endif

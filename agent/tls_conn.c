@@ -1,0 +1,310 @@
+/* One TLS session on a connected non-blocking socket: handshake (with the
+ * token signature inside), reads and writes, and the client's session
+ * cache (the newest resumable session per side, that is per target). */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "mtls/err.h"
+#include "mtls/log.h"
+#include "tls_ext.h"
+#include "tls_int.h"
+
+/* A new WOLFSSL on the side's current context, and (client) a reference to
+ * the newest session. wolfSSL_new runs under the side's lock, so the
+ * context cannot be swapped and freed meanwhile. No CTX up_ref/free pair
+ * here: in Debian's wolfSSL 5.5.4 (OPENSSL_EXTRA + SRP) every
+ * wolfSSL_CTX_free() frees ctx->srp before looking at the reference count,
+ * so a second call on a shared context double-frees (seen as "free():
+ * invalid pointer" under parallel handshakes). Each context gets exactly
+ * one wolfSSL_CTX_free, from its owner. */
+static WOLFSSL *new_ssl(struct tls_side *side, WOLFSSL_SESSION **sess)
+{
+	WOLFSSL *ssl;
+
+	*sess = NULL;
+	pthread_mutex_lock(&side->lock);
+	ssl = wolfSSL_new(side->ctx);
+	if (ssl != NULL && side->session != NULL &&
+		wolfSSL_SESSION_up_ref(side->session) == WOLFSSL_SUCCESS)
+		*sess = side->session;
+	pthread_mutex_unlock(&side->lock);
+	return ssl;
+}
+
+/* SHA-256 of the session's current ticket (all zero: none). */
+static void ticket_hash(struct tls_conn *c, uint8_t out[32])
+{
+	unsigned char small[2048], *buf = small;
+	word32 len = sizeof(small);
+
+	memset(out, 0, 32);
+	if (wolfSSL_get_SessionTicket(c->ssl, buf, &len) != WOLFSSL_SUCCESS)
+		return;
+	if (len == 0) { /* larger than small */
+		if ((buf = malloc(0xffff)) == NULL)
+			return;
+		len = 0xffff;
+		if (wolfSSL_get_SessionTicket(c->ssl, buf, &len) != WOLFSSL_SUCCESS)
+			len = 0;
+	}
+	if (len > 0)
+		wc_Sha256Hash(buf, len, out);
+	if (buf != small)
+		free(buf);
+}
+
+/* Client: keep this connection's session for the next ones, once it can
+ * resume. TLS 1.2 sessions can at the end of the handshake. TLS 1.3 ones
+ * need the ticket that comes after it: until then a resumed session holds
+ * the old ticket with the new resumption secret, which fails (measured),
+ * so wait until the ticket differs from the one at the handshake's end. */
+static void keep_session(struct tls_conn *c)
+{
+	struct tls_side *side = c->side;
+	WOLFSSL_SESSION *live, *copy, *old;
+	uint8_t now[32];
+
+	if (side->is_server || c->session_saved || !c->done)
+		return;
+	live = wolfSSL_get_session(c->ssl);
+	if (live == NULL)
+		return;
+	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION) {
+		/* Tickets come right after the handshake; stop looking soon. */
+		if (++c->ticket_looks > 16)
+			c->session_saved = 1;
+		if (wolfSSL_SESSION_has_ticket(live) != WOLFSSL_SUCCESS)
+			return;
+		ticket_hash(c, now);
+		if (memcmp(now, c->ticket_at_done, sizeof(now)) == 0)
+			return;
+	}
+	if ((copy = wolfSSL_SESSION_dup(live)) == NULL)
+		return;
+	c->session_saved = 1;
+	pthread_mutex_lock(&side->lock);
+	old = side->session;
+	side->session = copy;
+	pthread_mutex_unlock(&side->lock);
+	if (old != NULL)
+		wolfSSL_SESSION_free(old);
+}
+
+/* SNI and wolfSSL's own name check for a client connection. The check
+ * that counts is ours, in the verification callback (tls_verify.c): DNS
+ * SANs before the CN, IP SANs for addresses. wolfSSL's accepts the CN
+ * beside DNS SANs and its address check does not run in this build. */
+static int client_setup(struct tls_conn *c)
+{
+	struct tls_side *side = c->side;
+	const char *name = side->verify_name;
+
+	/* RFC 6066: no SNI for an address. */
+	if (!side->verify_is_ip &&
+		(wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, name,
+			 (unsigned short)strlen(name)) != WOLFSSL_SUCCESS ||
+			wolfSSL_check_domain_name(c->ssl, name) != WOLFSSL_SUCCESS))
+		return mtls_err_set(MTLS_ERR_INTERNAL, "tunnel %s: cannot set the server name %s",
+			side->name, name);
+	if (side->vmin == 12 && wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS)
+		return mtls_err_set(MTLS_ERR_INTERNAL, "cannot ask for session tickets");
+	return 0;
+}
+
+int tls_conn_new(struct tls_side *side, int fd, struct tls_conn **out)
+{
+	struct tls_conn *c;
+	WOLFSSL_SESSION *sess;
+	int rc;
+
+	if (out == NULL)
+		return mtls_err_set(MTLS_ERR_ARG, "tls_conn_new: out is NULL");
+	*out = NULL;
+	if (side == NULL || fd < 0)
+		return mtls_err_set(MTLS_ERR_ARG, "tls_conn_new: bad side or fd");
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return mtls_err_set(MTLS_ERR_NOMEM, "tls_conn_new");
+	c->side = side;
+	c->ssl = new_ssl(side, &sess);
+	if (c->ssl != NULL && sess != NULL && wolfSSL_set_session(c->ssl, sess) != WOLFSSL_SUCCESS)
+		mtls_log(MTLS_LOG_DEBUG, "tunnel %s: cached session expired or unusable",
+			side->name);
+	if (sess != NULL)
+		wolfSSL_SESSION_free(sess);
+	if (c->ssl == NULL) {
+		free(c);
+		return mtls_err_set(MTLS_ERR_NOMEM, "wolfSSL_new failed");
+	}
+	if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS) {
+		rc = mtls_err_set(MTLS_ERR_INTERNAL, "wolfSSL_set_fd failed");
+		goto fail;
+	}
+	wolfSSL_SetIOWriteFlags(c->ssl, MSG_NOSIGNAL); /* EPIPE, not SIGPIPE */
+	wolfSSL_set_app_data(c->ssl, c);
+	/* The PK callbacks' context is per WOLFSSL (there is no CTX-level one
+	 * for RSA); the sign checks use the same. */
+	wolfSSL_SetEccSignCtx(c->ssl, c);
+	wolfSSL_SetRsaSignCtx(c->ssl, c);
+	wolfSSL_SetRsaPssSignCtx(c->ssl, c);
+	if (!side->is_server && (rc = client_setup(c)) != 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	tls_conn_free(c);
+	return rc;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	wolfSSL_free(c->ssl);
+	free(c);
+}
+
+/* After a completed handshake: who the peer is (a resumed session ran no
+ * verification callback: take the certificate the session kept). */
+static void handshake_done(struct tls_conn *c)
+{
+	WOLFSSL_X509 *peer;
+
+	c->done = 1;
+	if (c->peer[0] == '\0' && (peer = wolfSSL_get_peer_certificate(c->ssl)) != NULL) {
+		tls_describe_cert(peer, c->peer, sizeof(c->peer));
+		wolfSSL_X509_free(peer);
+	}
+	if (c->peer[0] == '\0')
+		snprintf(c->peer, sizeof(c->peer), "%s",
+			wolfSSL_session_reused(c->ssl) ? "(resumed session)" : "(unknown)");
+	if (wolfSSL_version(c->ssl) == TLS1_3_VERSION) {
+		if (!c->side->is_server)
+			ticket_hash(c, c->ticket_at_done);
+	} else {
+		keep_session(c);
+	}
+}
+
+static int would_block(int err, int *want)
+{
+	if (err == WOLFSSL_ERROR_WANT_READ) {
+		*want = TLS_WANT_READ;
+		return 1;
+	}
+	if (err == WOLFSSL_ERROR_WANT_WRITE) {
+		*want = TLS_WANT_WRITE;
+		return 1;
+	}
+	return 0;
+}
+
+int tls_conn_handshake(struct tls_conn *c, int *want)
+{
+	int ret, err;
+
+	if (c == NULL || want == NULL)
+		return mtls_err_set(MTLS_ERR_ARG, "tls_conn_handshake: NULL argument");
+	*want = 0;
+	if (c->done)
+		return 0;
+	ret = c->side->is_server ? wolfSSL_accept(c->ssl) : wolfSSL_connect(c->ssl);
+	if (ret == WOLFSSL_SUCCESS) {
+		handshake_done(c);
+		return 0;
+	}
+	err = wolfSSL_get_error(c->ssl, ret);
+	if (c->fail_code == 0 && would_block(err, want))
+		return MTLS_ERR_AGAIN;
+	*want = 0;
+	return tls_handshake_error(c, err);
+}
+
+/* An error after the handshake: the peer's alert says most. */
+static long io_error(struct tls_conn *c, const char *op, int err)
+{
+	char buf[TLS_DETAIL_MAX], msg[WOLFSSL_MAX_ERROR_SZ];
+
+	if (tls_peer_alert(c, buf, sizeof(buf)))
+		return mtls_err_set(MTLS_ERR_PROTOCOL, "TLS %s: %s", op, buf);
+	if (err == SOCKET_ERROR_E || err == SOCKET_PEER_CLOSED_E)
+		return mtls_err_set(MTLS_ERR_IO, "TLS %s: connection reset", op);
+	wolfSSL_ERR_error_string_n((unsigned long)err, msg, sizeof(msg));
+	return mtls_err_set(MTLS_ERR_PROTOCOL, "TLS %s failed: %s (wolfSSL %d)", op, msg, err);
+}
+
+long tls_conn_read(struct tls_conn *c, void *buf, size_t len, int *want)
+{
+	int n, err;
+
+	if (c == NULL || buf == NULL || want == NULL || len == 0)
+		return mtls_err_set(MTLS_ERR_ARG, "tls_conn_read: bad argument");
+	*want = 0;
+	if (len > INT_MAX)
+		len = INT_MAX;
+	n = wolfSSL_read(c->ssl, buf, (int)len);
+	keep_session(c); /* a TLS 1.3 ticket may just have arrived */
+	if (n > 0)
+		return n;
+	err = wolfSSL_get_error(c->ssl, n);
+	if (would_block(err, want))
+		return MTLS_ERR_AGAIN;
+	if (err == WOLFSSL_ERROR_ZERO_RETURN || err == SOCKET_PEER_CLOSED_E)
+		return 0;
+	return io_error(c, "read", err);
+}
+
+long tls_conn_write(struct tls_conn *c, const void *buf, size_t len, int *want)
+{
+	int n, err;
+
+	if (c == NULL || buf == NULL || want == NULL || len == 0)
+		return mtls_err_set(MTLS_ERR_ARG, "tls_conn_write: bad argument");
+	*want = 0;
+	if (len > INT_MAX)
+		len = INT_MAX;
+	n = wolfSSL_write(c->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	err = wolfSSL_get_error(c->ssl, n);
+	if (would_block(err, want))
+		return MTLS_ERR_AGAIN;
+	return io_error(c, "write", err);
+}
+
+void tls_conn_close_notify(struct tls_conn *c)
+{
+	if (c != NULL && c->ssl != NULL)
+		(void)wolfSSL_shutdown(c->ssl);
+}
+
+int tls_conn_pending(struct tls_conn *c)
+{
+	return c != NULL ? wolfSSL_pending(c->ssl) : 0;
+}
+
+const char *tls_conn_peer(const struct tls_conn *c)
+{
+	return c != NULL && c->done ? c->peer : "";
+}
+
+int tls_conn_resumed(const struct tls_conn *c)
+{
+	return c != NULL && c->done && wolfSSL_session_reused(c->ssl) ? 1 : 0;
+}
+
+const char *tls_conn_version(const struct tls_conn *c)
+{
+	return c != NULL && c->ssl != NULL ? wolfSSL_get_version(c->ssl) : "";
+}
+
+unsigned tls_conn_signatures(const struct tls_conn *c)
+{
+	return c != NULL ? c->signatures : 0;
+}

@@ -1,0 +1,132 @@
+/* Internals shared by the TLS layer's files (tls.c, tls_verify.c,
+ * tls_ticket.c, tls_der.c). Include <wolfssl/options.h> before this. */
+#ifndef MTLS_AGENT_TLS_INT_H
+#define MTLS_AGENT_TLS_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <wolfssl/ssl.h>
+
+#include "tls.h"
+
+#define TLS_PEER_MAX 256 /* tls_conn_peer() line, NUL included */
+#define TLS_DETAIL_MAX 384 /* a failure's detail kept in the connection */
+#define TLS_FILE_MAX (4u << 20) /* certificate, CA and CRL files */
+
+/* Returned by the PK callbacks when the signer fails; the signer's code and
+ * detail are kept in the connection. Far from every wolfSSL code. */
+#define TLS_ERR_SIGNER (-29001)
+
+/* Peer authorization rules, copied from struct cfg_allow so the side does
+ * not depend on the configuration's lifetime. */
+struct tls_rules {
+	char **cn, **dns, **uri, **ou;
+	size_t ncn, ndns, nuri, nou;
+	uint8_t (*spki)[32];
+	size_t nspki;
+	int all;
+};
+
+/* Server session-ticket keys: the current one encrypts, the previous one
+ * still decrypts, so a ticket lives at least one rotation period. */
+struct tls_ticket_key {
+	uint8_t name[16];
+	uint8_t key[32];
+	time_t born; /* 0: empty slot */
+};
+
+struct tls_tickets {
+	pthread_mutex_t lock;
+	struct tls_ticket_key cur, prev;
+	unsigned period_s;
+};
+
+struct tls_crl_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	int present;
+};
+
+struct tls_side {
+	int is_server;
+	struct signer *signer;
+	unsigned key;
+	struct signer_key_info info;
+	int vmin, vmax; /* effective: 12 or 13 */
+	char *name; /* tunnel name, for messages */
+	char *verify_name; /* client: expected server name (DNS or IP literal) */
+	int verify_is_ip;
+	struct tls_rules rules;
+	/* Inputs kept in memory so the context can be rebuilt (CRL reload)
+	 * from exactly what tls_side_new checked. */
+	char *cert_pem, *cacert_pem;
+	long long not_before, not_after; /* our certificate, Unix time; 0 unknown */
+	size_t cert_len, cacert_len;
+	char *crl_path;
+	struct tls_crl_stamp crl_stamp;
+	uint8_t sid_ctx[16]; /* session id context: sessions never cross sides */
+
+	pthread_mutex_t reload_lock; /* one CRL reload at a time */
+	pthread_mutex_t lock; /* guards ctx and session */
+	WOLFSSL_CTX *ctx; /* current context; each WOLFSSL holds a reference */
+	WOLFSSL_SESSION *session; /* client: the newest resumable session */
+	struct tls_tickets tickets; /* server */
+};
+
+struct tls_conn {
+	struct tls_side *side;
+	WOLFSSL *ssl;
+	int done; /* handshake complete */
+	int session_saved; /* client: a session with a ticket was kept */
+	uint8_t ticket_at_done[32]; /* client, TLS 1.3: ticket hash when the handshake ended */
+	unsigned ticket_looks; /* reads that looked for a new ticket */
+	int fail_code; /* set by a callback: the handshake's error code */
+	char fail[TLS_DETAIL_MAX]; /* and its detail */
+	int verify_err; /* first verification error (wolfSSL code), 0 if none */
+	int verify_depth;
+	char verify_subject[128];
+	char peer[TLS_PEER_MAX];
+	unsigned signatures; /* token signatures made for this connection */
+};
+
+/* tls_sign.c: the PK callbacks (sign on the token, check RSA signatures). */
+void tls_set_pk_callbacks(WOLFSSL_CTX *ctx);
+
+/* tls_verify.c */
+int tls_verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store);
+/* Turn a failed handshake into a project error with a specific detail. */
+int tls_handshake_error(struct tls_conn *c, int werr);
+/* 1 and a sentence in buf if the peer sent a fatal alert. */
+int tls_peer_alert(struct tls_conn *c, char *buf, size_t len);
+/* "CN=... SAN=..." of cert into out (cleaned, bounded). */
+void tls_describe_cert(WOLFSSL_X509 *cert, char *out, size_t outlen);
+int tls_rules_copy(struct tls_rules *dst, const struct cfg_allow *src);
+void tls_rules_free(struct tls_rules *r);
+int tls_rules_empty(const struct tls_rules *r);
+void tls_conn_failf(struct tls_conn *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* tls_ticket.c */
+int tls_tickets_init(struct tls_tickets *t, unsigned period_s);
+void tls_tickets_destroy(struct tls_tickets *t);
+/* Forget both keys: every ticket issued so far stops working. */
+void tls_tickets_drop(struct tls_tickets *t);
+/* Start a new current key now, keeping the current one for decryption. */
+int tls_tickets_rotate(struct tls_tickets *t);
+int tls_ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+	unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc,
+	unsigned char *ticket, int inlen, int *outlen, void *ctx);
+
+/* tls_der.c: bounded DER reading. */
+/* The SubjectPublicKeyInfo inside a DER certificate: *spki points into cert. */
+int tls_der_cert_spki(const uint8_t *cert, size_t len, const uint8_t **spki, size_t *spki_len);
+/* 1 if the two SubjectPublicKeyInfos hold the same key (DER compared; EC
+ * points and RSA moduli compared by value if the encodings differ). */
+int tls_spki_same_key(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+#endif

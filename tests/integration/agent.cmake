@@ -1,0 +1,18 @@
+# mtls-agent end to end: real SoftHSM2 token, real peers (openssl), loopback.
+foreach(ver 1.3 1.2)
+  string(REPLACE "." "" v ${ver})
+  mtls_integration_test(NAME agent_tunnel_and_openssl_peers_tls${v}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_tunnel.sh ${ver} TIMEOUT 180)
+endforeach()
+mtls_integration_test(NAME agent_refuses_bad_peers_with_reasons_and_nothing_reaches_backend
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_reject.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_resumed_connections_make_no_token_signature
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_resume.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_200_connections_of_4mib_arrive_intact
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_load.sh LABELS slow TIMEOUT 900)
+mtls_integration_test(NAME agent_slow_token_never_stalls_established_tunnels
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_slow_token.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_survives_token_removal_and_recovers
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_removal.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_holds_1000_idle_tunnels_and_prints_rss_per_tunnel
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_memory.sh LABELS slow TIMEOUT 600)
