@@ -7,6 +7,7 @@ pkgs=(
 	libclang-rt-14-dev llvm                        # ASan/UBSan/libFuzzer runtimes, symbolizer
 	libwolfssl-dev                                 # TLS 1.3, X.509, PK callbacks, CSRs
 	libp11-kit-dev                                 # PKCS#11 module loading, RFC 7512 URIs
+	libinih-dev                                    # INI config files of mtls-agent
 	libcmocka-dev                                  # unit tests
 	softhsm2                                       # the embedded default token
 	opensc                                         # pkcs11-tool: an independent PKCS#11 client
