@@ -16,3 +16,8 @@ mtls_integration_test(NAME agent_survives_token_removal_and_recovers
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_removal.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_holds_1000_idle_tunnels_and_prints_rss_per_tunnel
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_memory.sh LABELS slow TIMEOUT 600)
+foreach(ver 1.3 1.2)
+  string(REPLACE "." "" v ${ver})
+  mtls_integration_test(NAME agent_server_serves_stunnel_with_libp11_tls${v}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_stunnel.sh ${ver} TIMEOUT 120)
+endforeach()

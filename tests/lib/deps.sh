@@ -12,6 +12,7 @@ pkgs=(
 	softhsm2                                       # the embedded default token
 	opensc                                         # pkcs11-tool: an independent PKCS#11 client
 	openssl                                        # independent signature verifier and TLS peer
+	stunnel4 libengine-pkcs11-openssl              # independent mTLS peer signing on the token
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# stunnel (OpenSSL 3 with libp11's PKCS#11 engine, key on the same SoftHSM2
+# token) as an mTLS client of our server agent: an independent client stack
+# whose signature is also made on the token.
+#   agent_stunnel.sh [1.3|1.2]
+set -eu
+. "$(dirname "$0")/agent_lib.sh"
+ver=${1:-1.3}
+command -v stunnel4 >/dev/null || { echo "SKIP: stunnel4 is not installed"; exit 77; }
+engine=$(ls /usr/lib/*/engines-3/pkcs11.so 2>/dev/null | head -1)
+[ -n "$engine" ] || { echo "SKIP: libengine-pkcs11-openssl is not installed"; exit 77; }
+make_pki
+start_echo
+SP=$(free_port)
+start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
+	--key "$(key_uri ec256)" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
+	--allow-cn tok-rsa2048 --pin-file "$MTLS_TEST_PIN_FILE" --tls-min "$ver" --tls-max "$ver" \
+	--log-level info
+wait_port "$SP"
+LP=$(free_port)
+# stunnel's own pitfalls (see shared notes): no syslog, MODULE_PATH set so the
+# p11-kit proxy does not load every module, SOFTHSM2_CONF in its environment.
+install -m 600 /dev/null "$D/stunnel.conf" # it will hold the throwaway test PIN
+cat >"$D/stunnel.conf" <<CONF
+foreground = yes
+pid =
+syslog = no
+debug = 4
+output = $D/stunnel-out.log
+engine = dynamic
+engineCtrl = SO_PATH:$engine
+engineCtrl = ID:pkcs11
+engineCtrl = LIST_ADD:1
+engineCtrl = LOAD
+engineCtrl = MODULE_PATH:$MTLS_TEST_MODULE
+engineCtrl = PIN:$(cat "$MTLS_TEST_PIN_FILE")
+engineCtrl = INIT
+[tunnel]
+client = yes
+accept = 127.0.0.1:$LP
+connect = 127.0.0.1:$SP
+engineId = pkcs11
+cert = $PKI/tok-rsa2048.pem
+key = pkcs11:token=$MTLS_TEST_TOKEN;object=rsa2048;type=private
+CAfile = $PKI/ca.pem
+verifyChain = yes
+checkHost = localhost
+sslVersion = TLSv$ver
+CONF
+start stunnel stunnel4 "$D/stunnel.conf"
+wait_port "$LP"
+"$BIN/mtls-load" --addr "127.0.0.1:$LP" --conns 4 --bytes 65536 --seconds 60 ||
+	fail "bytes did not come back through stunnel -> our server agent"
+wait_log server 'peer="[^"]*CN=tok-rsa2048'
+grep -q "TLSv$ver" "$D/server.log" || fail "server did not log TLSv$ver"
+echo "ok: stunnel + libp11 (RSA-2048 key on the token) -> our server agent (TLS $ver)"
