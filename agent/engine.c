@@ -55,6 +55,51 @@ static int start_signer(struct engine *e)
 	return signer_new_process(&sc, NULL, &e->signer);
 }
 
+struct side_ref *engine_side_get(struct engine *e, struct tunnel *t)
+{
+	struct side_ref *r;
+
+	pthread_mutex_lock(&e->mu);
+	r = t->cur;
+	r->refs++;
+	pthread_mutex_unlock(&e->mu);
+	return r;
+}
+
+void engine_side_put(struct engine *e, struct side_ref *r)
+{
+	size_t left;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&e->mu);
+	left = --r->refs;
+	pthread_mutex_unlock(&e->mu);
+	if (left == 0) {
+		tls_side_free(r->side);
+		free(r);
+	}
+}
+
+/* A new reference-counted side for tunnel t, from the files its
+ * configuration names now. */
+static int side_build(struct engine *e, struct tunnel *t, struct side_ref **out)
+{
+	struct side_ref *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return MTLS_ERR_NOMEM;
+	rc = tls_side_new(t->cfg, e->signer, t->key, &r->side);
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
+	r->refs = 1;
+	*out = r;
+	return 0;
+}
+
 static int setup_tunnel(struct engine *e, struct tunnel *t, const struct cfg_tunnel *tc)
 {
 	char why[512];
@@ -62,7 +107,7 @@ static int setup_tunnel(struct engine *e, struct tunnel *t, const struct cfg_tun
 
 	t->cfg = tc;
 	t->engine = e;
-	rc = tls_side_new(tc, e->signer, t->key, &t->tls);
+	rc = side_build(e, t, &t->cur);
 	if (rc == 0)
 		rc = net_listen(tc->listen, &t->listen_fd);
 	if (rc != 0) {
@@ -188,6 +233,29 @@ static void stop_listening(struct engine *e)
 		}
 }
 
+/* SIGHUP: certificate, chain, trust anchors and CRL are read again; new
+ * handshakes use them, established tunnels keep theirs. A file that does
+ * not load keeps the old side in service. */
+static void reload_tunnel(struct engine *e, struct tunnel *t)
+{
+	struct side_ref *r, *old;
+	char why[512];
+
+	if (side_build(e, t, &r) != 0) {
+		mtls_log_clean(why, sizeof(why), mtls_err_detail(), sizeof(why));
+		mtls_log(MTLS_LOG_ERR, "SIGHUP: tunnel %s keeps its old certificates: %s",
+			t->cfg->name, why);
+		return;
+	}
+	pthread_mutex_lock(&e->mu);
+	old = t->cur;
+	t->cur = r;
+	pthread_mutex_unlock(&e->mu);
+	engine_side_put(e, old); /* freed when its last connection closes */
+	mtls_log(MTLS_LOG_NOTICE, "SIGHUP: tunnel %s reloaded its certificate and trust files",
+		t->cfg->name);
+}
+
 static void on_signal(struct engine *e)
 {
 	struct signalfd_siginfo si;
@@ -196,8 +264,7 @@ static void on_signal(struct engine *e)
 	while (read(e->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			for (i = 0; i < e->ntunnels; i++)
-				(void)tls_side_refresh_crl(e->tunnels[i].tls);
-			mtls_log(MTLS_LOG_NOTICE, "SIGHUP: revocation lists checked");
+				reload_tunnel(e, &e->tunnels[i]);
 			continue;
 		}
 		if (!e->stopping)
@@ -238,7 +305,7 @@ int engine_run(struct engine *e)
 		if (engine_ms_since(&tick) >= 1000) {
 			relay_check_idle(e);
 			for (i = 0; i < (int)e->ntunnels; i++)
-				(void)tls_side_refresh_crl(e->tunnels[i].tls);
+				(void)tls_side_refresh_crl(e->tunnels[i].cur->side);
 			relay_after_batch(e);
 			clock_gettime(CLOCK_MONOTONIC, &tick);
 		}
@@ -267,7 +334,7 @@ void engine_free(struct engine *e)
 	relay_after_batch(e);
 	stop_listening(e);
 	for (i = 0; i < e->ntunnels; i++)
-		tls_side_free(e->tunnels[i].tls);
+		engine_side_put(e, e->tunnels[i].cur);
 	free(e->tunnels);
 	signer_free(e->signer);
 	if (e->epfd >= 0)

@@ -30,10 +30,19 @@ struct ep_ref {
 	void *ptr;
 };
 
+/* A tunnel's TLS side with a reference count: SIGHUP builds a new side
+ * (fresh certificate, chain, CA, CRL) and retires the old one, which lives
+ * on until the last connection made with it closes. Counted under the
+ * engine's mu. */
+struct side_ref {
+	struct tls_side *side;
+	size_t refs;
+};
+
 struct tunnel {
 	const struct cfg_tunnel *cfg;
 	struct engine *engine;
-	struct tls_side *tls;
+	struct side_ref *cur; /* for new handshakes; the tunnel holds one reference */
 	unsigned key; /* index in the signer */
 	int listen_fd;
 	struct ep_ref ref;
@@ -48,6 +57,7 @@ struct conn {
 	uint64_t id;
 	struct tunnel *t;
 	int plain_fd, tls_fd;
+	struct side_ref *sref; /* the side tls was made with (one reference) */
 	struct tls_conn *tls;
 	struct buf p2t, t2p; /* plaintext side -> TLS side, and back */
 	int plain_eof, tls_eof; /* no more bytes will come from that side */
@@ -116,5 +126,9 @@ void relay_check_idle(struct engine *e);
 void relay_after_batch(struct engine *e);
 
 long engine_ms_since(const struct timespec *t);
+
+/* engine.c: take and drop a reference to a tunnel's current TLS side. */
+struct side_ref *engine_side_get(struct engine *e, struct tunnel *t);
+void engine_side_put(struct engine *e, struct side_ref *r);
 
 #endif

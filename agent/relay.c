@@ -257,6 +257,7 @@ void relay_close(struct engine *e, struct conn *c, const char *reason)
 	if (c->again)
 		e->nagain--;
 	tls_conn_free(c->tls);
+	engine_side_put(e, c->sref);
 	close(c->plain_fd); /* closing removes them from epoll */
 	close(c->tls_fd);
 	/* Events of this batch may still point at c: free it after the batch. */

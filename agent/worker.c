@@ -84,7 +84,8 @@ static int establish(const struct job *j, struct conn *c)
 	} else {
 		c->tls_fd = j->fd;
 	}
-	rc = tls_conn_new(j->t->tls, c->tls_fd, &c->tls);
+	c->sref = engine_side_get(j->t->engine, j->t);
+	rc = tls_conn_new(c->sref->side, c->tls_fd, &c->tls);
 	if (rc == 0)
 		rc = handshake(c->tls, c->tls_fd, j);
 	if (rc == 0 && tc->mode == TUNNEL_SERVER)
@@ -115,6 +116,8 @@ static void run_job(struct engine *e, const struct job *j)
 			(unsigned long long)c->id, c->t->cfg->name, engine_ms_since(&c->start),
 			why[0] ? why : mtls_strerror(rc));
 		tls_conn_free(c->tls);
+		if (c->sref != NULL)
+			engine_side_put(e, c->sref);
 		if (c->plain_fd >= 0)
 			close(c->plain_fd);
 		if (c->tls_fd >= 0)
@@ -194,6 +197,7 @@ void workers_stop(struct engine *e)
 	while ((c = e->handoff) != NULL) {
 		e->handoff = c->next;
 		tls_conn_free(c->tls);
+		engine_side_put(e, c->sref);
 		close(c->plain_fd);
 		close(c->tls_fd);
 		free(c);

@@ -21,3 +21,5 @@ foreach(ver 1.3 1.2)
   mtls_integration_test(NAME agent_server_serves_stunnel_with_libp11_tls${v}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_stunnel.sh ${ver} TIMEOUT 120)
 endforeach()
+mtls_integration_test(NAME agent_sighup_presents_the_new_certificate_and_keeps_tunnels
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_sighup.sh TIMEOUT 120)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SIGHUP with a new certificate: established tunnels continue, and the next
+# handshake presents the new certificate (same token key, renewed).
+set -eu
+. "$(dirname "$0")/agent_lib.sh"
+make_pki
+start_echo
+cp "$PKI/tok-ec256.pem" "$D/server.pem"
+SP=$(free_port)
+start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
+	--key "$(key_uri ec256)" --cert "$D/server.pem" --cacert "$PKI/ca.pem" \
+	--allow-cn tok-rsa2048 --allow-cn peer --pin-file "$MTLS_TEST_PIN_FILE"
+wait_port "$SP"
+CP=$(free_port)
+start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
+	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
+	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE"
+wait_port "$CP"
+presented() {
+	timeout 10 openssl s_client -connect "127.0.0.1:$SP" -servername localhost -cert "$PKI/peer.pem" \
+		-key "$PKI/peer.key" -CAfile "$PKI/ca.pem" </dev/null 2>/dev/null |
+		openssl x509 -noout -subject
+}
+before=$(presented)
+case $before in *"CN = tok-ec256"*) ;; *) fail "first certificate: '$before'" ;; esac
+
+# An established tunnel, echoing all along (about 6 s).
+start rtt "$BIN/mtls-load" --addr "127.0.0.1:$CP" --rtt 2500 --interval-ms 2
+sleep 1
+openssl x509 -new -force_pubkey "$PKI/tok-ec256.pub" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+	-subj "/OU=agents/CN=tok-ec256-renewed" -days 2 -set_serial 3000 \
+	-extfile "$PKI/ext-tok-ec256.cnf" -out "$D/renewed.pem" 2>"$D/renew.err" ||
+	fail "cannot issue the renewed certificate: $(cat "$D/renew.err")"
+cp "$D/renewed.pem" "$D/server.pem.new" && mv "$D/server.pem.new" "$D/server.pem"
+kill -HUP "$PID_server"
+wait_log server 'SIGHUP: tunnel .* reloaded'
+after=$(presented)
+case $after in *"CN = tok-ec256-renewed"*) ;; *) fail "after SIGHUP the agent presented '$after'" ;; esac
+for i in $(seq 1 200); do kill -0 "$PID_rtt" 2>/dev/null || break; sleep 0.1; done
+wait "$PID_rtt" || fail "the established tunnel broke during the reload"
+cat "$D/rtt.log"
+echo "ok: before SIGHUP '$before', after '$after'; the established tunnel kept echoing"
