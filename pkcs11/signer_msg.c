@@ -286,6 +286,10 @@ int signer_msg_decode_req(
 	memset(q, 0, sizeof(*q));
 	q->type = h->type;
 	q->id = h->id;
+	/* The protocol's own bound, whatever the caller says it opened (the
+	 * encoder refuses indexes past it; found by fuzz_signer_msg). */
+	if (nkeys > SIGNER_MAX_KEYS)
+		nkeys = SIGNER_MAX_KEYS;
 	if (h->type == SIGNER_MSG_INFO) {
 		if (rd_u16(&r, &key) != 0)
 			return bad("truncated INFO key");
