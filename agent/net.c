@@ -1,6 +1,5 @@
 /* Listening and connecting sockets, by address string. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,15 +13,6 @@
 
 #include "mtls/err.h"
 #include "net.h"
-
-int net_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return mtls_err_set(MTLS_ERR_IO, "fcntl(O_NONBLOCK): %s", strerror(errno));
-	return 0;
-}
 
 int net_split(const char *addr, char *host, unsigned hostlen, char *port, unsigned portlen)
 {
@@ -205,19 +195,5 @@ int net_connect(const char *addr, unsigned timeout_ms, int *out)
 	if (err != 0)
 		return mtls_err_set(err == ETIMEDOUT ? MTLS_ERR_TIMEOUT : MTLS_ERR_IO,
 			"connect to %s: %s", addr, strerror(err));
-	return 0;
-}
-
-int net_local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return 0;
 }

@@ -16,10 +16,4 @@ int net_connect(const char *addr, unsigned timeout_ms, int *fd);
  * the path and port = "". */
 int net_split(const char *addr, char *host, unsigned hostlen, char *port, unsigned portlen);
 
-/* Make fd non-blocking. */
-int net_nonblock(int fd);
-
-/* The port a socket is bound to (0 if none), for logs and tests. */
-int net_local_port(int fd);
-
 #endif

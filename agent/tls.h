@@ -54,9 +54,6 @@ long tls_conn_read(struct tls_conn *c, void *buf, size_t len, int *want);
 long tls_conn_write(struct tls_conn *c, const void *buf, size_t len, int *want);
 /* Send close_notify (best effort, non-blocking). */
 void tls_conn_close_notify(struct tls_conn *c);
-/* Bytes already decrypted and waiting inside the session (call read
- * before waiting on the fd again). */
-int tls_conn_pending(struct tls_conn *c);
 
 /* The verified peer as one bounded, clean line for logs:
  * "CN=gw01 SAN=spiffe://example.org/gw01". */

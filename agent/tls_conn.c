@@ -284,11 +284,6 @@ void tls_conn_close_notify(struct tls_conn *c)
 		(void)wolfSSL_shutdown(c->ssl);
 }
 
-int tls_conn_pending(struct tls_conn *c)
-{
-	return c != NULL ? wolfSSL_pending(c->ssl) : 0;
-}
-
 const char *tls_conn_peer(const struct tls_conn *c)
 {
 	return c != NULL && c->done ? c->peer : "";
