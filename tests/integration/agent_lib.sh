@@ -87,6 +87,29 @@ start_echo() {
 	fail "echo backend did not start"
 }
 
+# server_agent KEY_URI CERT [options...]: our server agent on a free port
+# (SP) in front of the echo backend, trusting the test CA.
+server_agent() {
+	local key=$1 cert=$2
+	shift 2
+	SP=$(free_port)
+	start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
+		--key "$key" --cert "$cert" --cacert "$PKI/ca.pem" --pin-file "$MTLS_TEST_PIN_FILE" "$@"
+	wait_port "$SP"
+}
+
+# client_agent KEY_URI CERT [options...]: our client agent on a free port
+# (CP) towards the server agent at SP, checking the name "localhost".
+client_agent() {
+	local key=$1 cert=$2
+	shift 2
+	CP=$(free_port)
+	start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
+		--key "$key" --cert "$cert" --cacert "$PKI/ca.pem" --server-name localhost \
+		--pin-file "$MTLS_TEST_PIN_FILE" "$@"
+	wait_port "$CP"
+}
+
 make_pki() {
 	bash "$LIB/mkpki.sh" "$D/pki" || fail "mkpki.sh failed"
 	PKI=$D/pki

@@ -9,16 +9,8 @@ n=${MTLS_MEMORY_TUNNELS:-1000}
 ulimit -n 8192 2>/dev/null || fail "cannot raise the open file limit to 8192"
 make_pki
 start_echo
-SP=$(free_port)
-start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256)" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-rsa2048 --pin-file "$MTLS_TEST_PIN_FILE" --max-connections 4096
-wait_port "$SP"
-CP=$(free_port)
-start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
-	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
-	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE" --max-connections 4096
-wait_port "$CP"
+server_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --max-connections 4096
+client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem" --max-connections 4096
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 "$BIN/mtls-load" --addr "127.0.0.1:$CP" --conns 1 --bytes 100 >/dev/null || fail "warm-up"
 c0=$(rss "$PID_client")

@@ -6,12 +6,7 @@ set -eu
 . "$(dirname "$0")/agent_lib.sh"
 make_pki
 start_echo
-SP=$(free_port)
-start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256)" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--crl "$PKI/crl.pem" --allow-cn tok-rsa2048 --allow-uri spiffe://test.example/peer-rsa \
-	--pin-file "$MTLS_TEST_PIN_FILE" --tls-min 1.2 --tls-max 1.3 --log-level info
-wait_port "$SP"
+server_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --crl "$PKI/crl.pem" --allow-cn tok-rsa2048 --allow-uri spiffe://test.example/peer-rsa --tls-min 1.2 --tls-max 1.3 --log-level info
 n_before=$(grep -c '^accepted' "$D/echo.log" || true)
 
 # try NAME REASON [s_client options...]: the handshake must fail, the server

@@ -10,17 +10,8 @@ start_echo
 conf=$D/fault.conf
 set_fault() { printf '%s\n' "$1" >"$conf.tmp" && mv "$conf.tmp" "$conf"; }
 set_fault "removed = 0"
-SP=$(free_port)
-MTLS_FAULT_CONF=$conf start server "$BIN/mtls-agent" server \
-	--listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256 "$MTLS_FAULT_LIB")" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-rsa2048 --allow-cn peer --pin-file "$MTLS_TEST_PIN_FILE"
-wait_port "$SP"
-CP=$(free_port)
-start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
-	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
-	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE"
-wait_port "$CP"
+MTLS_FAULT_CONF=$conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --allow-cn peer
+client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem"
 storm() {
 	"$BIN/mtls-load" --addr "127.0.0.1:$SP" --storm "$1" --cert "$PKI/peer.pem" \
 		--key "$PKI/peer.key" --ca "$PKI/ca.pem" --seconds 20

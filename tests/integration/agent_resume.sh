@@ -8,18 +8,8 @@ make_pki
 start_echo
 printf 'calls_log = %s\n' "$D/server-calls.log" >"$D/server-fault.conf"
 printf 'calls_log = %s\n' "$D/client-calls.log" >"$D/client-fault.conf"
-SP=$(free_port)
-MTLS_FAULT_CONF=$D/server-fault.conf start server "$BIN/mtls-agent" server \
-	--listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256 "$MTLS_FAULT_LIB")" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-rsa2048 --pin-file "$MTLS_TEST_PIN_FILE" --log-level info
-wait_port "$SP"
-CP=$(free_port)
-MTLS_FAULT_CONF=$D/client-fault.conf start client "$BIN/mtls-agent" client \
-	--listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
-	--key "$(key_uri rsa2048 "$MTLS_FAULT_LIB")" --cert "$PKI/tok-rsa2048.pem" \
-	--cacert "$PKI/ca.pem" --server-name localhost --pin-file "$MTLS_TEST_PIN_FILE" --log-level info
-wait_port "$CP"
+MTLS_FAULT_CONF=$D/server-fault.conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --log-level info
+MTLS_FAULT_CONF=$D/client-fault.conf client_agent "$(key_uri rsa2048 "$MTLS_FAULT_LIB")" "$PKI/tok-rsa2048.pem" --log-level info
 sleep 0.5 # let the wait_port probe's handshake finish
 "$BIN/mtls-load" --addr "127.0.0.1:$CP" --conns 1 --bytes 1000 >/dev/null || fail "first connection"
 sleep 0.3

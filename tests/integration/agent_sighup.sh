@@ -6,16 +6,8 @@ set -eu
 make_pki
 start_echo
 cp "$PKI/tok-ec256.pem" "$D/server.pem"
-SP=$(free_port)
-start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256)" --cert "$D/server.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-rsa2048 --allow-cn peer --pin-file "$MTLS_TEST_PIN_FILE"
-wait_port "$SP"
-CP=$(free_port)
-start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
-	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
-	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE"
-wait_port "$CP"
+server_agent "$(key_uri ec256)" "$D/server.pem" --allow-cn tok-rsa2048 --allow-cn peer
+client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem"
 presented() {
 	timeout 10 openssl s_client -connect "127.0.0.1:$SP" -servername localhost -cert "$PKI/peer.pem" \
 		-key "$PKI/peer.key" -CAfile "$PKI/ca.pem" </dev/null 2>/dev/null |

@@ -8,18 +8,8 @@ set -eu
 make_pki
 start_echo
 printf 'latency.C_Sign = 200\n' >"$D/fault.conf"
-SP=$(free_port)
-MTLS_FAULT_CONF=$D/fault.conf start server "$BIN/mtls-agent" server \
-	--listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256 "$MTLS_FAULT_LIB")" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-rsa2048 --allow-cn peer --pin-file "$MTLS_TEST_PIN_FILE" \
-	--handshake-workers 4 --handshake-queue 16
-wait_port "$SP"
-CP=$(free_port)
-start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
-	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
-	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE"
-wait_port "$CP"
+MTLS_FAULT_CONF=$D/fault.conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --allow-cn peer --handshake-workers 4 --handshake-queue 16
+client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem"
 
 # The established tunnel: 3000 paced round trips (about 4 s) ...
 start rtt "$BIN/mtls-load" --addr "127.0.0.1:$CP" --rtt 3000 --interval-ms 1

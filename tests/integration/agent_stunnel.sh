@@ -11,12 +11,7 @@ engine=$(ls /usr/lib/*/engines-3/pkcs11.so 2>/dev/null | head -1)
 [ -n "$engine" ] || { echo "SKIP: libengine-pkcs11-openssl is not installed"; exit 77; }
 make_pki
 start_echo
-SP=$(free_port)
-start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri ec256)" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-rsa2048 --pin-file "$MTLS_TEST_PIN_FILE" --tls-min "$ver" --tls-max "$ver" \
-	--log-level info
-wait_port "$SP"
+server_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --tls-min "$ver" --tls-max "$ver" --log-level info
 LP=$(free_port)
 # stunnel's own pitfalls (see shared notes): no syslog, MODULE_PATH set so the
 # p11-kit proxy does not load every module, SOFTHSM2_CONF in its environment.

@@ -10,18 +10,8 @@ set -eu
 ver=${1:-1.3}
 make_pki
 start_echo
-SP=$(free_port)
-start server "$BIN/mtls-agent" server --listen "127.0.0.1:$SP" --target "127.0.0.1:$ECHO_PORT" \
-	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
-	--allow-cn tok-ec256 --allow-cn peer --pin-file "$MTLS_TEST_PIN_FILE" \
-	--tls-min "$ver" --tls-max "$ver" --log-level info
-wait_port "$SP"
-CP=$(free_port)
-start client "$BIN/mtls-agent" client --listen "127.0.0.1:$CP" --target "127.0.0.1:$SP" \
-	--key "$(key_uri ec256)" --cert "$PKI/tok-ec256.pem" --cacert "$PKI/ca.pem" \
-	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE" \
-	--tls-min "$ver" --tls-max "$ver" --log-level info
-wait_port "$CP"
+server_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem" --allow-cn tok-ec256 --allow-cn peer --tls-min "$ver" --tls-max "$ver" --log-level info
+client_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --tls-min "$ver" --tls-max "$ver" --log-level info
 
 "$BIN/mtls-load" --addr "127.0.0.1:$CP" --conns 20 --bytes 262144 --seconds 60 ||
 	fail "bytes did not come back intact through client agent -> server agent"
