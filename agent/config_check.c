@@ -355,6 +355,50 @@ static int pin_value(struct checker *c, size_t ti, int id, const char *uri)
 		at(c, ti, id));
 }
 
+/* The value of path attribute name (e.g. "type") in a PKCS#11 URI, as
+ * written (not percent-decoded), or NULL; *len gets its length. */
+static const char *uri_path_attr(const char *uri, const char *name, size_t *len)
+{
+	const char *p = uri + 7, *end = p + strcspn(p, "?"), *next;
+	size_t n = strlen(name);
+
+	for (; p < end; p = next + 1) {
+		next = memchr(p, ';', (size_t)(end - p));
+		if (next == NULL)
+			next = end;
+		if ((size_t)(next - p) > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+			*len = (size_t)(next - p) - n - 1;
+			return p + n + 1;
+		}
+	}
+	return NULL;
+}
+
+/* A certificate on the token (cert = pkcs11:...) is read through the
+ * signer with the key's login: its URI needs no PIN, and names a
+ * certificate object. The bridge parses it in full at start; --check
+ * touches no token. */
+static int cert_uri(struct checker *c, size_t ti, const char *uri)
+{
+	const char *type;
+	char shown[20];
+	size_t len;
+
+	if (cfg_uri_has_pin_value(uri))
+		return mtls_err_set(MTLS_ERR_CONFIG,
+			"%s: the URI carries a pin-value, which a certificate URI never needs "
+			"(the key's login reads the certificate): remove it",
+			at(c, ti, OPT_CERT));
+	type = uri_path_attr(uri, "type", &len);
+	if (type != NULL && memchr(type, '%', len) == NULL &&
+		(len != 4 || strncmp(type, "cert", 4) != 0))
+		return mtls_err_set(MTLS_ERR_CONFIG,
+			"%s: type=%s: a certificate URI names a certificate object (type=cert, "
+			"or no type); without id= and object= it is the one beside the key",
+			at(c, ti, OPT_CERT), mtls_log_clean(shown, sizeof(shown), type, len));
+	return 0;
+}
+
 static int check_required(struct checker *c, size_t ti)
 {
 	const struct cfg_tunnel *t = c->cfg->tunnels[ti];
@@ -386,7 +430,7 @@ static int check_credentials(struct checker *c, size_t ti)
 	if (rc == 0)
 		rc = pin_value(c, ti, OPT_KEY, t->key_uri);
 	if (rc == 0 && strncmp(t->cert, "pkcs11:", 7) == 0)
-		rc = pin_value(c, ti, OPT_CERT, t->cert);
+		rc = cert_uri(c, ti, t->cert);
 	else if (rc == 0)
 		rc = readable_file(c, ti, OPT_CERT, t->cert);
 	if (rc == 0 && t->chain != NULL)

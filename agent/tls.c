@@ -278,8 +278,9 @@ out:
 
 /* ---- the side ---- */
 
-/* Check our certificate (first PEM block of cert_pem) holds the token key. */
-static int check_cert_key(struct tls_side *side, const char *path)
+/* Check our certificate (first PEM block of cert_pem) holds the token key.
+ * what names where it came from, for messages ("file PATH"). */
+static int check_cert_key(struct tls_side *side, const char *what)
 {
 	unsigned char *der;
 	const uint8_t *spki;
@@ -287,69 +288,196 @@ static int check_cert_key(struct tls_side *side, const char *path)
 	int len, rc = 0;
 
 	if ((der = malloc(side->cert_len)) == NULL)
-		return mtls_err_set(MTLS_ERR_NOMEM, "certificate %s", path);
+		return mtls_err_set(MTLS_ERR_NOMEM, "certificate %s", what);
 	len = wc_CertPemToDer((const unsigned char *)side->cert_pem, (int)side->cert_len, der,
 		(int)side->cert_len, CERT_TYPE);
 	if (len <= 0) {
 		rc = mtls_err_set(MTLS_ERR_CONFIG,
-			"certificate file %s: no PEM certificate (wolfSSL %d)", path, len);
+			"certificate %s: no PEM certificate (wolfSSL %d)", what, len);
 		goto out;
 	}
 	if (tls_der_cert_spki(der, (size_t)len, &spki, &spki_len) != 0) {
-		rc = mtls_err_set(MTLS_ERR_CONFIG, "certificate file %s: DER malformed", path);
+		rc = mtls_err_set(MTLS_ERR_CONFIG, "certificate %s: DER malformed", what);
 		goto out;
 	}
 	if (!tls_spki_same_key(spki, spki_len, side->info.spki, side->info.spki_len))
 		rc = mtls_err_set(MTLS_ERR_KEY,
 			"tunnel %s: certificate %s is not for the token key (its public key differs "
 			"from the key's on the token): use the certificate issued for this key",
-			side->name, path);
+			side->name, what);
 out:
 	free(der);
 	return rc;
 }
 
-/* Certificate (and chain) into side->cert_pem. */
-static int load_cert(struct tls_side *side, const struct cfg_tunnel *t)
+/* A DER certificate from the token as PEM in side->cert_pem, so that it
+ * is checked, chained and loaded exactly like one from a file. */
+static int token_cert_pem(struct tls_side *side, const uint8_t *der, size_t len)
+{
+	/* Base64 with a newline per 64 characters, and the two lines. */
+	size_t cap = (len + 2) / 3 * 4 + len / 48 + 2 + 128;
+	int n;
+
+	if ((side->cert_pem = malloc(cap + 1)) == NULL)
+		return mtls_err_set(MTLS_ERR_NOMEM, "tunnel %s: certificate", side->name);
+	n = wc_DerToPem(der, (word32)len, (byte *)side->cert_pem, (word32)cap, CERT_TYPE);
+	if (n <= 0 || (size_t)n > cap)
+		return mtls_err_set(MTLS_ERR_CONFIG,
+			"tunnel %s: the certificate on the token is not DER (wolfSSL %d)",
+			side->name, n);
+	side->cert_pem[n] = '\0';
+	side->cert_len = (size_t)n;
+	return 0;
+}
+
+static int no_token_cert(struct tls_side *side, const char *uri)
+{
+	return mtls_err_set(MTLS_ERR_NO_OBJECT,
+		"tunnel %s: no certificate on the token matches '%s': put it there beside the key "
+		"(same CKA_ID), e.g. `pkcs11-tool --module MODULE --login --write-object cert.der "
+		"--type cert --id KEYID` (KEYID as `pkcs11-tool --list-objects --type privkey` shows "
+		"it), or give a PEM file",
+		side->name, uri);
+}
+
+/* "CN=... serial=... expires YYYY-MM-DD" of a DER certificate: what tells
+ * two certificates of one key apart (a renewal keeps the names). */
+static void describe_token_cert(const uint8_t *der, size_t len, char *out, size_t outlen)
+{
+	WOLFSSL_X509 *x =
+		wolfSSL_X509_load_certificate_buffer(der, (int)len, WOLFSSL_FILETYPE_ASN1);
+	unsigned char serial[20];
+	char cn[65] = "", clean[65], hex[2 * sizeof(serial) + 1] = "?", day[16] = "?";
+	int slen = sizeof(serial), i;
+	struct tm tm;
+
+	if (x == NULL) {
+		snprintf(out, outlen, "not a certificate");
+		return;
+	}
+	(void)wolfSSL_X509_NAME_get_text_by_NID(
+		wolfSSL_X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+	if (wolfSSL_X509_get_serial_number(x, serial, &slen) == WOLFSSL_SUCCESS && slen > 0)
+		for (i = 0; i < slen && i < (int)sizeof(serial); i++)
+			snprintf(hex + 2 * i, 3, "%02x", serial[i]);
+	memset(&tm, 0, sizeof(tm));
+	if (wolfSSL_ASN1_TIME_to_tm(wolfSSL_X509_get_notAfter(x), &tm) == WOLFSSL_SUCCESS)
+		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	wolfSSL_X509_free(x);
+	/* The token's contents are not ours: bounded, no control bytes. */
+	mtls_log_clean(clean, sizeof(clean), cn, strlen(cn));
+	snprintf(out, outlen, "CN=%s serial=%s expires %s", clean, hex, day);
+}
+
+/* Several certificates match: list them so the operator can delete the
+ * stale one or pick one with object=. */
+static int several_token_certs(
+	struct tls_side *side, const char *uri, uint8_t *const *certs, const size_t *lens, size_t n)
+{
+	char list[320] = "", desc[128];
+	size_t i, used;
+
+	for (i = 0; i < n; i++) {
+		describe_token_cert(certs[i], lens[i], desc, sizeof(desc));
+		used = strlen(list);
+		if (used < sizeof(list))
+			snprintf(list + used, sizeof(list) - used, "%s[%s]", i ? ", " : "", desc);
+	}
+	return mtls_err_set(MTLS_ERR_AMBIGUOUS,
+		"tunnel %s: %zu certificates on the token match '%s': %s; delete the stale ones, "
+		"or name one with object= in the cert URI (`pkcs11-tool --list-objects --type "
+		"cert` shows their labels)",
+		side->name, n, uri, list);
+}
+
+/* Our certificate from the token, through the signer (this process never
+ * loads the PKCS#11 module). The URI names it on the key's token; without
+ * id= or object= it is the one with the key's CKA_ID. Exactly one must
+ * match. */
+static int load_token_cert(struct tls_side *side, const char *uri, char *what, size_t whatlen)
+{
+	char shown[128];
+	uint8_t **certs = NULL;
+	size_t *lens = NULL, n = 0;
+	int rc;
+
+	/* Bounded and cleaned for messages; a pin-value is refused before
+	 * this (config check, and by the signer). */
+	mtls_log_clean(shown, sizeof(shown) - 3, uri, strlen(uri));
+	if (strlen(uri) >= sizeof(shown) - 3)
+		strcat(shown, "...");
+	snprintf(what, whatlen, "on the token (%s)", shown);
+	if ((rc = signer_key_certs(side->signer, side->key, uri, &certs, &lens, &n)) != 0) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", mtls_err_detail());
+		return mtls_err_set(rc, "tunnel %s: cannot read the certificate from the token: %s",
+			side->name, why);
+	}
+	if (n == 0)
+		rc = no_token_cert(side, shown);
+	else if (n > 1)
+		rc = several_token_certs(side, shown, certs, lens, n);
+	else
+		rc = token_cert_pem(side, certs[0], lens[0]);
+	signer_certs_free(certs, lens, n);
+	return rc;
+}
+
+/* Append the chain file (PEM) to side->cert_pem. */
+static int append_chain(struct tls_side *side, const char *path)
 {
 	char *chain = NULL, *both;
 	size_t chain_len = 0;
 	int rc;
 
+	if ((rc = read_file("chain file", path, &chain, &chain_len, NULL)) != 0)
+		return rc;
+	if ((both = malloc(side->cert_len + chain_len + 2)) == NULL) {
+		free(chain);
+		return mtls_err_set(MTLS_ERR_NOMEM, "chain %s", path);
+	}
+	memcpy(both, side->cert_pem, side->cert_len);
+	both[side->cert_len] = '\n';
+	memcpy(both + side->cert_len + 1, chain, chain_len + 1);
+	free(side->cert_pem);
+	side->cert_pem = both;
+	side->cert_len += chain_len + 1;
+	free(chain);
+	return 0;
+}
+
+/* Certificate (from a file or the token) and chain into side->cert_pem;
+ * side->cert_what says where the certificate came from. */
+static int load_cert(struct tls_side *side, const struct cfg_tunnel *t)
+{
+	char *what = side->cert_what;
+	size_t whatlen = sizeof(side->cert_what);
+	int rc;
+
 	if (t->cert == NULL || t->cacert == NULL)
 		return mtls_err_set(
 			MTLS_ERR_CONFIG, "tunnel %s: cert and cacert are required", side->name);
-	if (strncmp(t->cert, "pkcs11:", 7) == 0)
-		return mtls_err_set(MTLS_ERR_CONFIG,
-			"tunnel %s: certificates on the token are not supported by the TLS layer yet "
-			"(the signer cannot hand them out): give a PEM file",
-			side->name);
-	if ((rc = read_file("certificate file", t->cert, &side->cert_pem, &side->cert_len, NULL)) !=
-			0 ||
-		(rc = check_cert_key(side, t->cert)) != 0)
-		return rc;
-	if (t->chain != NULL) {
-		if ((rc = read_file("chain file", t->chain, &chain, &chain_len, NULL)) != 0)
-			return rc;
-		if ((both = malloc(side->cert_len + chain_len + 2)) == NULL) {
-			free(chain);
-			return mtls_err_set(MTLS_ERR_NOMEM, "chain %s", t->chain);
-		}
-		memcpy(both, side->cert_pem, side->cert_len);
-		both[side->cert_len] = '\n';
-		memcpy(both + side->cert_len + 1, chain, chain_len + 1);
-		free(side->cert_pem);
-		side->cert_pem = both;
-		side->cert_len += chain_len + 1;
-		free(chain);
+	if (strncmp(t->cert, "pkcs11:", 7) == 0) {
+		rc = load_token_cert(side, t->cert, what, whatlen);
+	} else {
+		snprintf(what, whatlen, "file %s", t->cert);
+		rc = read_file("certificate file", t->cert, &side->cert_pem, &side->cert_len, NULL);
 	}
+	if (rc == 0)
+		rc = check_cert_key(side, what);
+	if (rc == 0 && t->chain != NULL)
+		rc = append_chain(side, t->chain);
+	if (rc != 0)
+		return rc;
 	return read_file("CA file", t->cacert, &side->cacert_pem, &side->cacert_len, NULL);
 }
 
 /* Our certificate's validity, for metrics and a warning at start: peers
  * refuse an expired certificate, and the renewal tool should have acted. */
-static void cert_dates(struct tls_side *side, const char *path)
+static void cert_dates(struct tls_side *side)
 {
+	const char *what = side->cert_what;
 	WOLFSSL_X509 *x = wolfSSL_X509_load_certificate_buffer(
 		(const unsigned char *)side->cert_pem, (int)side->cert_len, WOLFSSL_FILETYPE_PEM);
 	struct tm tm;
@@ -368,12 +496,12 @@ static void cert_dates(struct tls_side *side, const char *path)
 		mtls_log(MTLS_LOG_WARNING,
 			"tunnel %s: certificate %s expired %lld days ago: peers will refuse it; "
 			"renew it (mtls-provision renew)",
-			side->name, path, (long long)(now - side->not_after) / 86400);
+			side->name, what, (long long)(now - side->not_after) / 86400);
 	else if (side->not_before != 0 && now < side->not_before)
 		mtls_log(MTLS_LOG_WARNING,
 			"tunnel %s: certificate %s is not valid before %lld s from now: peers will "
 			"refuse it until then",
-			side->name, path, (long long)(side->not_before - now));
+			side->name, what, (long long)(side->not_before - now));
 }
 
 /* Decision 4: what the key can sign decides the TLS versions. */
@@ -469,7 +597,7 @@ static int side_init(
 		(rc = check_mechanisms(side)) != 0 || (rc = load_cert(side, t)) != 0 ||
 		(rc = tls_rules_copy(&side->rules, &t->allow)) != 0)
 		return rc;
-	cert_dates(side, t->cert);
+	cert_dates(side);
 	if (side->is_server && tls_rules_empty(&side->rules))
 		return mtls_err_set(MTLS_ERR_CONFIG,
 			"tunnel %s: a server tunnel needs allow rules (or allow-all) to accept anyone",

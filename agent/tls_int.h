@@ -65,6 +65,10 @@ struct tls_side {
 	/* Inputs kept in memory so the context can be rebuilt (CRL reload)
 	 * from exactly what tls_side_new checked. */
 	char *cert_pem, *cacert_pem;
+	/* Where our certificate came from, for messages: "file PATH" or "on
+	 * the token (URI)"; cert_pem is PEM either way (DER from the token is
+	 * converted), so both are checked and loaded alike. */
+	char cert_what[192];
 	long long not_before, not_after; /* our certificate, Unix time; 0 unknown */
 	size_t cert_len, cacert_len;
 	char *crl_path;

@@ -78,6 +78,9 @@ struct p11_module {
  * on first use. Caller holds a reference: module_release(). */
 int module_acquire(P11KitUri *uri, struct p11_module **out);
 void module_release(struct p11_module *mod);
+/* The module path the URI names (module-path, or module-name resolved),
+ * made physical: what struct p11_module's path holds. */
+int module_path(P11KitUri *uri, char *out, size_t outlen);
 /* Unit tests: make module-path `path` resolve to fl instead of dlopen. */
 void module_set_fake(const char *path, CK_FUNCTION_LIST *fl);
 
@@ -100,6 +103,8 @@ struct p11_token {
 	unsigned gen; /* bumped when found again after removal */
 	int present;
 	struct timespec last_rescan;
+	struct timespec last_check; /* p11_token_check: the last healthy answer */
+	int check_fresh; /* last_check is valid (reset when the token goes) */
 	int logged_in;
 	int want_login; /* PIN or PIN pad available and needed */
 	int pin_error; /* nonzero: a PIN error happened, never retry */

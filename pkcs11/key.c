@@ -630,18 +630,31 @@ void p11_certs_free(uint8_t **certs, size_t *lens, size_t n)
 	free(lens);
 }
 
-static int read_certs(
-	struct p11_key *key, CK_SESSION_HANDLE s, uint8_t ***certs, size_t **lens, size_t *n)
+/* Which certificate objects to read: by label and/or id (either may be
+ * absent, not both). */
+struct cert_sel {
+	const void *label;
+	size_t llen;
+	const void *id;
+	size_t idlen;
+};
+
+static int read_certs(struct p11_key *key, CK_SESSION_HANDLE s, const struct cert_sel *sel,
+	uint8_t ***certs, size_t **lens, size_t *n)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-	CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, key->id, key->idlen}};
+	CK_ATTRIBUTE t[3] = {{CKA_CLASS, &cls, sizeof(cls)}};
 	CK_OBJECT_HANDLE h[FIND_MAX];
-	CK_ULONG found, i;
+	CK_ULONG found, i, nt = 1;
 	CK_RV rv;
 
-	if (key->id == NULL)
+	if (sel->label != NULL)
+		t[nt++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)sel->label, sel->llen};
+	if (sel->id != NULL)
+		t[nt++] = (CK_ATTRIBUTE){CKA_ID, (void *)sel->id, sel->idlen};
+	if (nt == 1)
 		return 0; /* no id: nothing pairs a certificate with this key */
-	rv = obj_find(key->tok->fl, s, t, 2, h, FIND_MAX, &found);
+	rv = obj_find(key->tok->fl, s, t, nt, h, FIND_MAX, &found);
 	if (rv != CKR_OK)
 		return rv_fail(rv, "C_FindObjects (certificates)", NULL);
 	if (found > FIND_MAX)
@@ -660,7 +673,8 @@ static int read_certs(
 	return 0;
 }
 
-int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens, size_t *n)
+static int certs_read(
+	struct p11_key *key, const struct cert_sel *sel, uint8_t ***certs, size_t **lens, size_t *n)
 {
 	struct p11_session s;
 	int rc;
@@ -671,7 +685,7 @@ int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens, size_t *
 	rc = token_acquire(key->tok, &s);
 	if (rc != 0)
 		return rc;
-	rc = read_certs(key, s.h, certs, lens, n);
+	rc = read_certs(key, s.h, sel, certs, lens, n);
 	token_release(key->tok, &s);
 	if (rc != 0) {
 		p11_certs_free(*certs, *lens, *n);
@@ -679,5 +693,99 @@ int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens, size_t *
 		*lens = NULL;
 		*n = 0;
 	}
+	return rc;
+}
+
+int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens, size_t *n)
+{
+	struct cert_sel sel = {NULL, 0, key->id, key->idlen};
+
+	return certs_read(key, &sel, certs, lens, n);
+}
+
+/* The certificate URI's module, if it names one, must be the key's. */
+static int cert_uri_module(struct p11_key *key, P11KitUri *uri)
+{
+	char path[1024];
+	int rc;
+
+	if (p11_kit_uri_get_module_path(uri) == NULL && p11_kit_uri_get_module_name(uri) == NULL)
+		return 0;
+	if ((rc = module_path(uri, path, sizeof(path))) != 0)
+		return rc;
+	if (strcmp(path, key->tok->mod->path) != 0)
+		return mtls_err_set(MTLS_ERR_URI,
+			"the certificate URI names module %s, but the key's token is in %s: "
+			"certificates are read from the key's token only",
+			path, key->tok->mod->path);
+	return 0;
+}
+
+/* Check the certificate URI against the key and fill in what it selects. */
+static int cert_uri_select(struct p11_key *key, P11KitUri *uri, struct cert_sel *sel)
+{
+	CK_ATTRIBUTE *a;
+	int rc;
+
+	if (p11_kit_uri_get_pin_value(uri) != NULL)
+		return mtls_err_set(MTLS_ERR_URI,
+			"the certificate URI carries a pin-value; it needs none (the key's login "
+			"reads the certificate): remove it");
+	a = p11_kit_uri_get_attribute(uri, CKA_CLASS);
+	if (a != NULL &&
+		(a->ulValueLen != sizeof(CK_OBJECT_CLASS) ||
+			*(CK_OBJECT_CLASS *)a->pValue != CKO_CERTIFICATE))
+		return mtls_err_set(
+			MTLS_ERR_URI, "the certificate URI must have type=cert (or no type)");
+	if (!p11_kit_uri_match_token_info(uri, &key->tok->info))
+		return mtls_err_set(MTLS_ERR_URI,
+			"the certificate URI names another token than the key's: certificates are "
+			"read from the key's token only; fix or drop its token attributes");
+	if ((rc = cert_uri_module(key, uri)) != 0)
+		return rc;
+	if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL) {
+		if (a->ulValueLen == 0 || a->ulValueLen > 256 ||
+			memchr(a->pValue, '\0', a->ulValueLen) != NULL)
+			return mtls_err_set(MTLS_ERR_URI,
+				"object= in the certificate URI is empty, holds a NUL byte or is too "
+				"long");
+		sel->label = a->pValue;
+		sel->llen = a->ulValueLen;
+	}
+	if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL) {
+		if (a->ulValueLen == 0 || a->ulValueLen > 256)
+			return mtls_err_set(MTLS_ERR_URI,
+				"id= in the certificate URI must hold 1 to 256 bytes");
+		sel->id = a->pValue;
+		sel->idlen = a->ulValueLen;
+	}
+	if (sel->label == NULL && sel->id == NULL) {
+		sel->id = key->id; /* the key's own */
+		sel->idlen = key->idlen;
+	}
+	return 0;
+}
+
+int p11_key_certs_by_uri(
+	struct p11_key *key, const char *cert_uri, uint8_t ***certs, size_t **lens, size_t *n)
+{
+	struct cert_sel sel = {NULL, 0, NULL, 0};
+	P11KitUri *uri;
+	int rc;
+
+	*certs = NULL;
+	*lens = NULL;
+	*n = 0;
+	if (key == NULL)
+		return mtls_err_set(MTLS_ERR_ARG, "p11_key_certs_by_uri: no key");
+	if (cert_uri == NULL)
+		return p11_key_certs(key, certs, lens, n);
+	/* pin-value passes the parser so that it gets its own message. */
+	if ((rc = uri_parse(cert_uri, 1, &uri)) != 0)
+		return rc;
+	rc = cert_uri_select(key, uri, &sel);
+	if (rc == 0)
+		rc = certs_read(key, &sel, certs, lens, n);
+	p11_kit_uri_free(uri);
 	return rc;
 }

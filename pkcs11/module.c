@@ -25,7 +25,7 @@ void module_set_fake(const char *path, CK_FUNCTION_LIST *fl)
 	pthread_mutex_unlock(&modules_mu);
 }
 
-static int module_path(P11KitUri *uri, char *out, size_t outlen)
+int module_path(P11KitUri *uri, char *out, size_t outlen)
 {
 	const char *path = p11_kit_uri_get_module_path(uri);
 	const char *name = p11_kit_uri_get_module_name(uri);

@@ -17,6 +17,47 @@ struct signer_local {
 	char *pin_credential;
 };
 
+enum signer_token_state signer_state_of(int rc)
+{
+	switch (rc) {
+	case 0: return SIGNER_TOKEN_OK;
+	case MTLS_ERR_TOKEN_ABSENT:
+	case MTLS_ERR_NO_TOKEN: return SIGNER_TOKEN_ABSENT;
+	case MTLS_ERR_PIN_INCORRECT:
+	case MTLS_ERR_PIN_LOCKED: return SIGNER_TOKEN_PIN_ERROR;
+	default: return SIGNER_TOKEN_UNREACHABLE;
+	}
+}
+
+int signer_read_certs(
+	struct p11_key *key, const char *cert_uri, uint8_t ***certs, size_t **lens, size_t *n)
+{
+	size_t i;
+	int rc;
+
+	if (cert_uri != NULL && cert_uri[0] == '\0')
+		cert_uri = NULL;
+	if ((rc = p11_key_certs_by_uri(key, cert_uri, certs, lens, n)) != 0)
+		return rc;
+	if (*n > SIGNER_CERTS_MAX)
+		rc = mtls_err_set(MTLS_ERR_TOO_BIG,
+			"%s%zu certificates match on the token; at most %d are read: name one with "
+			"object= in the certificate URI, or delete the stale ones",
+			*n >= 16 ? "at least " : "", *n, SIGNER_CERTS_MAX);
+	for (i = 0; rc == 0 && i < *n; i++)
+		if ((*lens)[i] > SIGNER_CERT_MAX)
+			rc = mtls_err_set(MTLS_ERR_TOO_BIG,
+				"a certificate on the token has %zu bytes; at most %d are read",
+				(*lens)[i], SIGNER_CERT_MAX);
+	if (rc != 0) {
+		p11_certs_free(*certs, *lens, *n);
+		*certs = NULL;
+		*lens = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 int signer_fill_key_info(struct p11_key *key, struct signer_key_info *info)
 {
 	uint8_t *der = NULL;
@@ -56,6 +97,21 @@ static int local_sign(struct signer *s, unsigned key, enum p11_sig sig, const ui
 	return p11_key_sign(l->keys[key], sig, in, inlen, out, outlen);
 }
 
+static enum signer_token_state local_token_state(struct signer *s, unsigned key)
+{
+	struct signer_local *l = (struct signer_local *)s;
+
+	return signer_state_of(p11_token_check(p11_key_token(l->keys[key])));
+}
+
+static int local_key_certs(struct signer *s, unsigned key, const char *cert_uri, uint8_t ***certs,
+	size_t **lens, size_t *n)
+{
+	struct signer_local *l = (struct signer_local *)s;
+
+	return signer_read_certs(l->keys[key], cert_uri, certs, lens, n);
+}
+
 static long local_pid(const struct signer *s)
 {
 	return 0;
@@ -76,6 +132,8 @@ static void local_free(struct signer *s)
 static const struct signer_ops local_ops = {
 	.key_info = local_key_info,
 	.sign = local_sign,
+	.token_state = local_token_state,
+	.key_certs = local_key_certs,
 	.pid = local_pid,
 	.free = local_free,
 };
@@ -180,6 +238,54 @@ int signer_sign(struct signer *s, unsigned key, enum p11_sig sig, const uint8_t 
 		return mtls_err_set(MTLS_ERR_TOO_BIG,
 			"signer: %zu input bytes; at most %d are signed", inlen, P11_SIG_IN_MAX);
 	return s->ops->sign(s, key, sig, in, inlen, out, outlen);
+}
+
+int signer_token_state(struct signer *s, unsigned key, enum signer_token_state *state)
+{
+	int rc;
+
+	if (state == NULL)
+		return mtls_err_set(MTLS_ERR_ARG, "signer: no place for the token state");
+	*state = SIGNER_TOKEN_UNREACHABLE;
+	if ((rc = check_key(s, key)) != 0)
+		return rc;
+	mtls_err_clear();
+	*state = s->ops->token_state(s, key);
+	return 0;
+}
+
+const char *signer_token_state_name(enum signer_token_state state)
+{
+	switch (state) {
+	case SIGNER_TOKEN_OK: return "ok";
+	case SIGNER_TOKEN_ABSENT: return "absent";
+	case SIGNER_TOKEN_PIN_ERROR: return "pin-error";
+	case SIGNER_TOKEN_UNREACHABLE: return "unreachable";
+	default: return "unknown";
+	}
+}
+
+int signer_key_certs(struct signer *s, unsigned key, const char *cert_uri, uint8_t ***certs,
+	size_t **lens, size_t *n)
+{
+	int rc;
+
+	if (certs == NULL || lens == NULL || n == NULL)
+		return mtls_err_set(MTLS_ERR_ARG, "signer: no place for the certificates");
+	*certs = NULL;
+	*lens = NULL;
+	*n = 0;
+	if ((rc = check_key(s, key)) != 0)
+		return rc;
+	if (cert_uri != NULL && strnlen(cert_uri, SIGNER_URI_MAX + 1) > SIGNER_URI_MAX)
+		return mtls_err_set(
+			MTLS_ERR_TOO_BIG, "signer: certificate URI over %d bytes", SIGNER_URI_MAX);
+	return s->ops->key_certs(s, key, cert_uri, certs, lens, n);
+}
+
+void signer_certs_free(uint8_t **certs, size_t *lens, size_t n)
+{
+	p11_certs_free(certs, lens, n);
 }
 
 long signer_pid(const struct signer *s)

@@ -3,10 +3,13 @@
  *
  * Started by signer_new_process() with a SOCK_SEQPACKET socket on fd 3
  * and nothing secret on argv or in the environment. It reads one OPEN
- * (the configuration), opens every key, answers, then serves INFO and SIGN
- * requests: the main thread reads and checks packets, a small pool of
- * workers signs and sends replies (one atomic packet each, matched by id,
- * so several sessions of the token work at once). Like relayd's ca.c it
+ * (the configuration), opens every key, answers, then serves INFO, SIGN,
+ * CERTS and STATE requests: the main thread reads and checks packets, a
+ * small pool of workers signs, reads certificates and sends replies (one
+ * atomic packet each, matched by id, so several sessions of the token work
+ * at once). STATE never waits for a session, so the main thread answers it
+ * itself, ahead of queued signatures: a health check stays prompt while
+ * the token is busy. Like relayd's ca.c it
  * trusts nothing it reads: a malformed packet, an error or a failed open
  * logs one line and ends the process at once. EOF is the normal stop. */
 #include <errno.h>
@@ -216,9 +219,51 @@ static void reply_info(const struct signer_msg_req *q, uint8_t *pkt, size_t cap,
 			q->id, MTLS_ERR_INTERNAL, mtls_err_detail(), NULL, pkt, cap, len);
 }
 
+static void reply_certs(const struct signer_msg_req *q, uint8_t *pkt, size_t cap, size_t *len)
+{
+	uint8_t **certs = NULL;
+	size_t *lens = NULL, n = 0;
+	int rc;
+
+	mtls_err_clear();
+	rc = signer_read_certs(srv.keys[q->key], q->uri, &certs, &lens, &n);
+	if (signer_msg_encode_certs_reply(q->id, rc, rc != 0 ? mtls_err_detail() : NULL,
+		    (const uint8_t *const *)certs, lens, n, pkt, cap, len) != 0)
+		(void)signer_msg_encode_certs_reply(
+			q->id, MTLS_ERR_INTERNAL, mtls_err_detail(), NULL, NULL, 0, pkt, cap, len);
+	p11_certs_free(certs, lens, n);
+}
+
+/* Answered by the main thread: p11_token_check() never waits for a
+ * session, never signs and never logs in. */
+static void serve_state(const struct signer_msg_req *q)
+{
+	uint8_t pkt[SIGNER_STATE_REPLY_MAX];
+	enum signer_token_state state;
+	size_t len = 0;
+	int rc;
+
+	mtls_err_clear();
+	rc = p11_token_check(p11_key_token(srv.keys[q->key]));
+	state = signer_state_of(rc);
+	/* Other failures travel as the status; the client calls them
+	 * unreachable. */
+	if (state == SIGNER_TOKEN_UNREACHABLE)
+		(void)signer_msg_encode_state_reply(
+			q->id, rc, state, mtls_err_detail(), pkt, sizeof(pkt), &len);
+	else
+		(void)signer_msg_encode_state_reply(q->id, 0, state,
+			rc != 0 ? mtls_err_detail() : NULL, pkt, sizeof(pkt), &len);
+	if (len == 0)
+		die(EXIT_ERROR, "cannot encode a STATE_REPLY: %s", mtls_err_detail());
+	send_packet(pkt, len);
+}
+
 static void *worker(void *arg)
 {
-	uint8_t pkt[SIGNER_REPLY_MAX];
+	/* Room for the largest reply, a CERTS_REPLY (64 KiB): the threads
+	 * have the default stack. */
+	uint8_t pkt[SIGNER_ANY_REPLY_MAX];
 	struct signer_msg_req q;
 	size_t len;
 
@@ -234,6 +279,8 @@ static void *worker(void *arg)
 		len = 0;
 		if (q.type == SIGNER_MSG_SIGN)
 			reply_sign(&q, pkt, sizeof(pkt), &len);
+		else if (q.type == SIGNER_MSG_CERTS)
+			reply_certs(&q, pkt, sizeof(pkt), &len);
 		else
 			reply_info(&q, pkt, sizeof(pkt), &len);
 		if (len == 0)
@@ -269,7 +316,7 @@ static void enqueue(const struct signer_msg_req *q)
 
 int main(int argc, char **argv)
 {
-	uint8_t buf[SIGNER_MSG_HDR_LEN + SIGNER_SIGN_BODY_MAX];
+	uint8_t buf[SIGNER_REQ_MAX];
 	struct signer_msg_req q;
 	struct signer_msg_hdr h;
 	const uint8_t *body;
@@ -283,6 +330,9 @@ int main(int argc, char **argv)
 		if (signer_msg_decode_hdr(buf, n, &h, &body) != 0 ||
 			signer_msg_decode_req(&h, body, srv.nkeys, &q) != 0)
 			die(EXIT_MALFORMED, "malformed message: %s", mtls_err_detail());
-		enqueue(&q);
+		if (q.type == SIGNER_MSG_STATE)
+			serve_state(&q);
+		else
+			enqueue(&q);
 	}
 }

@@ -5,6 +5,10 @@
 
 #include "signer_msg.h"
 
+_Static_assert(SIGNER_ANY_REPLY_MAX <= SIGNER_MSG_MAX, "a reply fits the packet limit");
+_Static_assert(SIGNER_REQ_MAX <= SIGNER_MSG_MAX, "a request fits the packet limit");
+_Static_assert(SIGNER_CERT_MAX <= 0xffff, "a certificate length fits its u16");
+
 struct rd {
 	const uint8_t *p;
 	size_t left;
@@ -161,6 +165,10 @@ static size_t body_max(uint16_t type)
 	case SIGNER_MSG_OPEN_REPLY:
 	case SIGNER_MSG_INFO_REPLY:
 	case SIGNER_MSG_SIGN_REPLY: return SIGNER_REPLY_BODY_MAX;
+	case SIGNER_MSG_STATE: return SIGNER_STATE_BODY_LEN;
+	case SIGNER_MSG_STATE_REPLY: return SIGNER_STATE_REPLY_BODY_MAX;
+	case SIGNER_MSG_CERTS: return SIGNER_CERTS_BODY_MAX;
+	case SIGNER_MSG_CERTS_REPLY: return SIGNER_CERTS_REPLY_BODY_MAX;
 	default: return 0;
 	}
 }
@@ -276,11 +284,36 @@ static int decode_sign(struct rd *r, size_t nkeys, struct signer_msg_req *q)
 	return 0;
 }
 
+/* The key index that starts INFO, STATE and CERTS. */
+static int decode_key(struct rd *r, size_t nkeys, const char *what, struct signer_msg_req *q)
+{
+	uint16_t key;
+
+	if (rd_u16(r, &key) != 0)
+		return bad(what);
+	if (key >= nkeys)
+		return bad("key index out of range");
+	q->key = key;
+	return 0;
+}
+
+static int decode_certs(struct rd *r, size_t nkeys, struct signer_msg_req *q)
+{
+	struct signer_msg_str uri;
+	int rc;
+
+	if ((rc = decode_key(r, nkeys, "truncated CERTS key", q)) != 0 ||
+		(rc = rd_str(r, SIGNER_URI_MAX, &uri)) != 0)
+		return rc;
+	memcpy(q->uri, uri.p, uri.len);
+	q->uri[uri.len] = '\0';
+	return 0;
+}
+
 int signer_msg_decode_req(
 	const struct signer_msg_hdr *h, const uint8_t *body, size_t nkeys, struct signer_msg_req *q)
 {
 	struct rd r = {body, h->len};
-	uint16_t key;
 	int rc;
 
 	memset(q, 0, sizeof(*q));
@@ -290,18 +323,15 @@ int signer_msg_decode_req(
 	 * encoder refuses indexes past it; found by fuzz_signer_msg). */
 	if (nkeys > SIGNER_MAX_KEYS)
 		nkeys = SIGNER_MAX_KEYS;
-	if (h->type == SIGNER_MSG_INFO) {
-		if (rd_u16(&r, &key) != 0)
-			return bad("truncated INFO key");
-		if (key >= nkeys)
-			return bad("key index out of range");
-		q->key = key;
-	} else if (h->type == SIGNER_MSG_SIGN) {
-		if ((rc = decode_sign(&r, nkeys, q)) != 0)
-			return rc;
-	} else {
-		return bad("unexpected type");
+	switch (h->type) {
+	case SIGNER_MSG_INFO: rc = decode_key(&r, nkeys, "truncated INFO key", q); break;
+	case SIGNER_MSG_SIGN: rc = decode_sign(&r, nkeys, q); break;
+	case SIGNER_MSG_STATE: rc = decode_key(&r, nkeys, "truncated STATE key", q); break;
+	case SIGNER_MSG_CERTS: rc = decode_certs(&r, nkeys, q); break;
+	default: return bad("unexpected type");
 	}
+	if (rc != 0)
+		return rc;
 	if (r.left != 0)
 		return bad("trailing bytes");
 	return 0;
@@ -350,7 +380,43 @@ static int decode_sign_ok(struct rd *r, struct signer_msg_reply *q)
 	return 0;
 }
 
-/* A failed reply carries its detail text; OPEN_REPLY carries one always. */
+static int decode_state_ok(struct rd *r, struct signer_msg_reply *q)
+{
+	uint16_t state;
+
+	if (rd_u16(r, &state) != 0)
+		return bad("truncated STATE_REPLY state");
+	if (state != SIGNER_TOKEN_OK && state != SIGNER_TOKEN_ABSENT &&
+		state != SIGNER_TOKEN_PIN_ERROR)
+		return bad("token state out of range");
+	q->state = (enum signer_token_state)state;
+	return 0;
+}
+
+static int decode_certs_ok(struct rd *r, struct signer_msg_reply *q)
+{
+	uint16_t n, len;
+	size_t i;
+
+	if (rd_u16(r, &n) != 0)
+		return bad("truncated CERTS_REPLY count");
+	if (n > SIGNER_CERTS_MAX)
+		return bad("certificate count over its bound");
+	for (i = 0; i < n; i++) {
+		if (rd_u16(r, &len) != 0)
+			return bad("truncated certificate length");
+		if (len == 0 || len > SIGNER_CERT_MAX)
+			return bad("certificate length out of range");
+		if (rd_bytes(r, len, &q->certs[i]) != 0)
+			return bad("certificate runs past the body");
+		q->cert_lens[i] = len;
+	}
+	q->ncerts = n;
+	return 0;
+}
+
+/* A failed reply carries its detail text; OPEN_REPLY and STATE_REPLY carry
+ * one always. */
 static int decode_status_body(struct rd *r, struct signer_msg_reply *q)
 {
 	struct signer_msg_str d;
@@ -360,6 +426,11 @@ static int decode_status_body(struct rd *r, struct signer_msg_reply *q)
 		return decode_info_ok(r, &q->info);
 	if (q->status == 0 && q->type == SIGNER_MSG_SIGN_REPLY)
 		return decode_sign_ok(r, q);
+	if (q->status == 0 && q->type == SIGNER_MSG_CERTS_REPLY)
+		return decode_certs_ok(r, q);
+	if (q->status == 0 && q->type == SIGNER_MSG_STATE_REPLY &&
+		(rc = decode_state_ok(r, q)) != 0)
+		return rc;
 	if ((rc = rd_str(r, SIGNER_DETAIL_MAX, &d)) != 0)
 		return rc;
 	memcpy(q->detail, d.p, d.len);
@@ -376,7 +447,8 @@ int signer_msg_decode_reply(
 
 	memset(q, 0, sizeof(*q));
 	if (h->type != SIGNER_MSG_OPEN_REPLY && h->type != SIGNER_MSG_INFO_REPLY &&
-		h->type != SIGNER_MSG_SIGN_REPLY)
+		h->type != SIGNER_MSG_SIGN_REPLY && h->type != SIGNER_MSG_STATE_REPLY &&
+		h->type != SIGNER_MSG_CERTS_REPLY)
 		return bad("unexpected type");
 	q->type = h->type;
 	q->id = h->id;
@@ -578,6 +650,103 @@ int signer_msg_encode_sign_reply(uint32_t id, int status, const char *detail, co
 	if (status == 0) {
 		wr_u16(&w, (unsigned)siglen);
 		wr_bytes(&w, sig, siglen);
+	} else {
+		wr_detail(&w, detail);
+	}
+	return wr_finish(&w, len);
+}
+
+int signer_msg_encode_state(uint32_t id, unsigned key, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct wr w;
+
+	*len = 0;
+	if (key >= SIGNER_MAX_KEYS)
+		return mtls_err_set(MTLS_ERR_ARG, "key index %u out of range", key);
+	wr_start(&w, buf, cap, SIGNER_MSG_STATE, id);
+	wr_u16(&w, key);
+	return wr_finish(&w, len);
+}
+
+int signer_msg_encode_state_reply(uint32_t id, int status, enum signer_token_state state,
+	const char *detail, uint8_t *buf, size_t cap, size_t *len)
+{
+	struct wr w;
+	int rc;
+
+	*len = 0;
+	if ((rc = check_status(status)) != 0)
+		return rc;
+	if (status == 0 && state != SIGNER_TOKEN_OK && state != SIGNER_TOKEN_ABSENT &&
+		state != SIGNER_TOKEN_PIN_ERROR)
+		return mtls_err_set(MTLS_ERR_ARG, "token state %d cannot be sent", (int)state);
+	wr_start(&w, buf, cap, SIGNER_MSG_STATE_REPLY, id);
+	wr_u32(&w, (uint32_t)status);
+	if (status == 0)
+		wr_u16(&w, (unsigned)state);
+	wr_detail(&w, detail);
+	return wr_finish(&w, len);
+}
+
+int signer_msg_encode_certs(
+	uint32_t id, unsigned key, const char *uri, uint8_t *buf, size_t cap, size_t *len)
+{
+	size_t n = str_len_max(uri, SIGNER_URI_MAX);
+	struct wr w;
+
+	*len = 0;
+	if (key >= SIGNER_MAX_KEYS)
+		return mtls_err_set(MTLS_ERR_ARG, "key index %u out of range", key);
+	if (n > SIGNER_URI_MAX)
+		return mtls_err_set(
+			MTLS_ERR_TOO_BIG, "certificate URI over %d bytes", SIGNER_URI_MAX);
+	wr_start(&w, buf, cap, SIGNER_MSG_CERTS, id);
+	wr_u16(&w, key);
+	wr_str(&w, uri, n);
+	return wr_finish(&w, len);
+}
+
+static int check_certs(const uint8_t *const *certs, const size_t *lens, size_t n)
+{
+	size_t i;
+
+	if (n > SIGNER_CERTS_MAX)
+		return mtls_err_set(MTLS_ERR_TOO_BIG, "%zu certificates; at most %d are sent", n,
+			SIGNER_CERTS_MAX);
+	if (n > 0 && (certs == NULL || lens == NULL))
+		return mtls_err_set(MTLS_ERR_ARG, "no certificates to send");
+	for (i = 0; i < n; i++) {
+		if (certs[i] == NULL)
+			return mtls_err_set(MTLS_ERR_ARG, "certificate %zu missing", i + 1);
+		if (lens[i] == 0 || lens[i] > SIGNER_CERT_MAX)
+			return mtls_err_set(MTLS_ERR_TOO_BIG,
+				"certificate %zu of %zu bytes; 1 to %d are sent", i + 1, lens[i],
+				SIGNER_CERT_MAX);
+	}
+	return 0;
+}
+
+int signer_msg_encode_certs_reply(uint32_t id, int status, const char *detail,
+	const uint8_t *const *certs, const size_t *lens, size_t n, uint8_t *buf, size_t cap,
+	size_t *len)
+{
+	struct wr w;
+	size_t i;
+	int rc;
+
+	*len = 0;
+	if ((rc = check_status(status)) != 0)
+		return rc;
+	if (status == 0 && (rc = check_certs(certs, lens, n)) != 0)
+		return rc;
+	wr_start(&w, buf, cap, SIGNER_MSG_CERTS_REPLY, id);
+	wr_u32(&w, (uint32_t)status);
+	if (status == 0) {
+		wr_u16(&w, (unsigned)n);
+		for (i = 0; i < n; i++) {
+			wr_u16(&w, (unsigned)lens[i]);
+			wr_bytes(&w, certs[i], lens[i]);
+		}
 	} else {
 		wr_detail(&w, detail);
 	}

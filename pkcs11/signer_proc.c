@@ -13,7 +13,13 @@
  * When the signer dies, breaks the protocol or misses a deadline, it is
  * killed by its pid and reaped, every pending request fails, and the next
  * request starts a new signer. A PIN error is remembered instead: a wrong
- * PIN is never sent to the token again. */
+ * PIN is never sent to the token again.
+ *
+ * A token state query (signer_token_state) is such a request too: it is
+ * answered unreachable when the signer misses the deadline or dies while
+ * asked (and that signer is killed), and it starts a new signer when the
+ * last one is gone, so a health check also revives a signer that crashed
+ * while idle; a remembered PIN error answers pin-error without asking. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -57,6 +63,11 @@ struct pending {
 	int done;
 	int local; /* failed here (death, timeout), not by the signer */
 	struct signer_msg_reply reply;
+	/* CERTS: copied out of the reply packet by the reader; the caller
+	 * frees them. */
+	uint8_t **certs;
+	size_t *lens;
+	size_t ncerts;
 };
 
 struct signer_proc {
@@ -73,6 +84,7 @@ struct signer_proc {
 	_Atomic long pid; /* 0 while no signer runs */
 	int spawning;
 	int reader;
+	uint8_t *rbuf; /* the reader's: SIGNER_ANY_REPLY_MAX bytes */
 	int broken; /* a send failed; the reader buries the signer */
 	char broken_why[128];
 	struct pending *pending;
@@ -430,6 +442,34 @@ static struct pending *unlink_pending(struct signer_proc *p, uint32_t id)
 	return NULL;
 }
 
+/* A CERTS_REPLY's certificates point into the reader's buffer: copy them
+ * for the waiter. Out of memory fails that request only. */
+static void copy_certs(struct pending *q)
+{
+	const struct signer_msg_reply *r = &q->reply;
+	size_t i;
+
+	q->certs = calloc(r->ncerts ? r->ncerts : 1, sizeof(*q->certs));
+	q->lens = calloc(r->ncerts ? r->ncerts : 1, sizeof(*q->lens));
+	for (i = 0; q->certs != NULL && q->lens != NULL && i < r->ncerts; i++) {
+		if ((q->certs[i] = malloc(r->cert_lens[i])) == NULL)
+			break;
+		memcpy(q->certs[i], r->certs[i], r->cert_lens[i]);
+		q->lens[i] = r->cert_lens[i];
+		q->ncerts++;
+	}
+	if (q->certs == NULL || q->lens == NULL || q->ncerts != r->ncerts) {
+		p11_certs_free(q->certs, q->lens, q->ncerts);
+		q->certs = NULL;
+		q->lens = NULL;
+		q->ncerts = 0;
+		q->local = 1;
+		q->reply.status = MTLS_ERR_NOMEM;
+		snprintf(q->reply.detail, sizeof(q->reply.detail),
+			"no memory for the certificates the signer sent");
+	}
+}
+
 /* Hand one received packet to its waiter; a bad one buries the signer. */
 static void deliver_locked(struct signer_proc *p, const uint8_t *buf, size_t n)
 {
@@ -460,6 +500,8 @@ static void deliver_locked(struct signer_proc *p, const uint8_t *buf, size_t n)
 		p->sticky = signer_says(q->reply.status, q->reply.detail);
 		snprintf(p->sticky_detail, sizeof(p->sticky_detail), "%s", mtls_err_detail());
 	}
+	if (q->reply.type == SIGNER_MSG_CERTS_REPLY && q->reply.status == 0)
+		copy_certs(q);
 	q->done = 1;
 	pthread_cond_broadcast(&p->cv);
 	return;
@@ -483,7 +525,7 @@ static int64_t first_deadline(const struct signer_proc *p)
  * missed a deadline. Called and returns with the mutex held. */
 static void read_once_locked(struct signer_proc *p)
 {
-	uint8_t buf[SIGNER_REPLY_MAX];
+	uint8_t *buf = p->rbuf; /* only the reader uses it */
 	int64_t wait = first_deadline(p) - now_ms();
 	char why[160];
 	size_t n = 0;
@@ -499,7 +541,7 @@ static void read_once_locked(struct signer_proc *p)
 		return;
 	}
 	pthread_mutex_unlock(&p->mu);
-	rc = recv_within(fd, wait > 60000 ? 60000 : (int)wait, buf, sizeof(buf), &n);
+	rc = recv_within(fd, wait > 60000 ? 60000 : (int)wait, buf, SIGNER_ANY_REPLY_MAX, &n);
 	pthread_mutex_lock(&p->mu);
 	if (rc == MTLS_ERR_TIMEOUT)
 		return; /* the deadline is checked on the next step */
@@ -621,6 +663,47 @@ static int proc_sign(struct signer *s, unsigned key, enum p11_sig sig, const uin
 	return 0;
 }
 
+/* Like any request: a signer that is gone is started again first (so a
+ * health check also revives a signer that crashed while idle); one that
+ * dies or misses the deadline makes the token unreachable. */
+static enum signer_token_state proc_token_state(struct signer *s, unsigned key)
+{
+	struct signer_proc *p = (struct signer_proc *)s;
+	struct pending q = {.want = SIGNER_MSG_STATE_REPLY};
+	uint8_t pkt[SIGNER_MSG_HDR_LEN + SIGNER_STATE_BODY_LEN];
+	size_t len;
+	int rc;
+
+	if ((rc = signer_msg_encode_state(0, key, pkt, sizeof(pkt), &len)) != 0)
+		return SIGNER_TOKEN_UNREACHABLE;
+	if ((rc = proc_call(p, &q, pkt, len)) != 0)
+		return signer_state_of(rc); /* a sticky PIN error, a failed start, ... */
+	if (q.reply.state != SIGNER_TOKEN_OK)
+		signer_says(MTLS_ERR_TOKEN, q.reply.detail);
+	return q.reply.state;
+}
+
+static int proc_key_certs(struct signer *s, unsigned key, const char *cert_uri, uint8_t ***certs,
+	size_t **lens, size_t *n)
+{
+	struct signer_proc *p = (struct signer_proc *)s;
+	struct pending q = {.want = SIGNER_MSG_CERTS_REPLY};
+	uint8_t pkt[SIGNER_MSG_HDR_LEN + SIGNER_CERTS_BODY_MAX];
+	size_t len;
+	int rc;
+
+	rc = signer_msg_encode_certs(0, key, cert_uri, pkt, sizeof(pkt), &len);
+	if (rc == 0)
+		rc = proc_call(p, &q, pkt, len);
+	mtls_wipe(pkt, sizeof(pkt));
+	if (rc != 0)
+		return rc;
+	*certs = q.certs;
+	*lens = q.lens;
+	*n = q.ncerts;
+	return 0;
+}
+
 static long proc_pid(const struct signer *s)
 {
 	const struct signer_proc *p = (const struct signer_proc *)s;
@@ -642,6 +725,7 @@ static void proc_free(struct signer *s)
 	if (p->open_pkt != NULL)
 		mtls_wipe(p->open_pkt, p->open_len);
 	free(p->open_pkt);
+	free(p->rbuf);
 	free(p->helper);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
@@ -651,6 +735,8 @@ static void proc_free(struct signer *s)
 static const struct signer_ops proc_ops = {
 	.key_info = proc_key_info,
 	.sign = proc_sign,
+	.token_state = proc_token_state,
+	.key_certs = proc_key_certs,
 	.pid = proc_pid,
 	.free = proc_free,
 };
@@ -668,7 +754,9 @@ static int proc_init(struct signer_proc *p, const struct signer_config *cfg, con
 	p->respawn_gap_ms = cfg->p11.rescan_ms != 0 ? cfg->p11.rescan_ms : PROC_RESPAWN_GAP_MS;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	if ((p->helper = strdup(helper)) == NULL || (p->open_pkt = malloc(SIGNER_MSG_MAX)) == NULL)
+	if ((p->helper = strdup(helper)) == NULL ||
+		(p->open_pkt = malloc(SIGNER_MSG_MAX)) == NULL ||
+		(p->rbuf = malloc(SIGNER_ANY_REPLY_MAX)) == NULL)
 		return MTLS_ERR_NOMEM;
 	rc = signer_msg_encode_open(0, cfg, p->open_pkt, SIGNER_MSG_MAX, &p->open_len);
 	return rc;

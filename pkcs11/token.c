@@ -521,6 +521,7 @@ static void mark_absent_locked(struct p11_token *tok)
 		return;
 	mtls_log(MTLS_LOG_WARNING, "token not present: it was removed or lost");
 	tok->present = 0;
+	tok->check_fresh = 0;
 	tok->gen++;
 	tok->logged_in = 0;
 	pool_close_idle(tok);
@@ -550,6 +551,77 @@ static int ensure_present_locked(struct p11_token *tok)
 			"token not present; insert it (looking again every %u ms)",
 			tok->opt.rescan_ms);
 	return rescan_locked(tok);
+}
+
+/* p11_token_check found the token gone: drop what the token held, and
+ * count this look as a rescan so the next one waits rescan_ms. */
+static int check_gone_locked(struct p11_token *tok, const char *why)
+{
+	mark_absent_locked(tok);
+	clock_gettime(CLOCK_MONOTONIC, &tok->last_rescan);
+	return mtls_err_set(MTLS_ERR_TOKEN_ABSENT,
+		"token not present (%s); insert it (looking again every %u ms)", why,
+		tok->opt.rescan_ms);
+}
+
+/* The slot and token as the module reports them now. */
+static int check_slot_locked(struct p11_token *tok, CK_TOKEN_INFO *ti)
+{
+	const char *call = "C_GetSlotInfo";
+	CK_SLOT_INFO si;
+	CK_RV rv;
+
+	rv = tok->fl->C_GetSlotInfo(tok->slot, &si);
+	if (rv == CKR_OK && (si.flags & CKF_TOKEN_PRESENT) == 0)
+		return check_gone_locked(tok, "the slot reports no token");
+	if (rv == CKR_OK) {
+		call = "C_GetTokenInfo";
+		rv = tok->fl->C_GetTokenInfo(tok->slot, ti);
+	}
+	if (rv_classify(rv) == RV_REMOVED)
+		return check_gone_locked(tok, p11_rv_name(rv));
+	if (rv != CKR_OK)
+		return rv_fail(rv, call, NULL);
+	if (!same_token(ti, &tok->info))
+		return check_gone_locked(tok, "another token is in its slot");
+	return 0;
+}
+
+static int check_locked(struct p11_token *tok)
+{
+	CK_TOKEN_INFO ti;
+	int rc;
+
+	if (tok->pin_error != 0)
+		return mtls_err_set(tok->pin_error,
+			"an earlier login failed with a PIN error; not trying again (that would "
+			"lock the token): fix the PIN source and restart");
+	if ((rc = ensure_present_locked(tok)) != 0)
+		return rc;
+	if (tok->check_fresh && ms_since(&tok->last_check) < (long)tok->opt.rescan_ms)
+		return 0;
+	if ((rc = check_slot_locked(tok, &ti)) != 0)
+		return rc;
+	if (tok->want_login && !tok->logged_in && (ti.flags & CKF_USER_PIN_LOCKED))
+		return mtls_err_set(MTLS_ERR_PIN_LOCKED,
+			"the token's user PIN is locked (CKF_USER_PIN_LOCKED) and a login is due; "
+			"unlock it with the SO PIN (e.g. pkcs11-tool --init-pin --login "
+			"--login-type so)");
+	clock_gettime(CLOCK_MONOTONIC, &tok->last_check);
+	tok->check_fresh = 1;
+	return 0;
+}
+
+int p11_token_check(struct p11_token *tok)
+{
+	int rc;
+
+	if (tok == NULL)
+		return mtls_err_set(MTLS_ERR_ARG, "p11_token_check: no token");
+	pthread_mutex_lock(&tok->mu);
+	rc = check_locked(tok);
+	pthread_mutex_unlock(&tok->mu);
+	return rc;
 }
 
 static int timed_wait(struct p11_token *tok, const struct timespec *deadline)

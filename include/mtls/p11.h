@@ -78,6 +78,19 @@ void p11_token_free(struct p11_token *tok);
  * CKM_RSA_PKCS ..."), each written NUL-terminated into buf. */
 int p11_token_describe(struct p11_token *tok, char *buf, size_t buflen);
 
+/* Is the token usable, as far as can be told without a signature? Looks at
+ * the remembered PIN error, then C_GetSlotInfo and C_GetTokenInfo (present,
+ * the same token, the user PIN not locked while a login is still due). A
+ * token marked absent is looked for again at most once per rescan_ms, and a
+ * healthy answer is reused for rescan_ms, so frequent health checks cost
+ * the module little. Never signs, never logs in, never opens a session.
+ * Returns 0 (present; logged in, or the login is made at the next use),
+ * MTLS_ERR_TOKEN_ABSENT, MTLS_ERR_PIN_INCORRECT or MTLS_ERR_PIN_LOCKED (a
+ * PIN error remembered, or the token says the PIN is locked), or the code
+ * of another failure of the module, with the detail set in every case but
+ * the first. */
+int p11_token_check(struct p11_token *tok);
+
 /* Find exactly one private key by the URI's object/id attributes (type
  * must be absent or "private"). Opens the token too (shared). Ambiguous
  * matches fail with the candidates (label and id) listed in the detail.
@@ -112,6 +125,17 @@ int p11_key_public_der(struct p11_key *key, uint8_t **der, size_t *len);
  * p11_certs_free(). *n may be 0. */
 int p11_key_certs(struct p11_key *key, uint8_t ***certs, size_t **lens, size_t *n);
 void p11_certs_free(uint8_t **certs, size_t *lens, size_t n);
+
+/* Certificates a certificate URI names on the key's token, as
+ * p11_key_certs() returns them. cert_uri NULL, or a URI with neither id=
+ * nor object=, means the key's own (same CKA_ID, as p11_key_certs);
+ * otherwise CKO_CERTIFICATE objects with the URI's id and/or label. The
+ * URI may carry token attributes and module-path/module-name, which must
+ * name the key's token and module (certificates are read with the key's
+ * login, from its token only), and type= only as "cert"; pin-value is
+ * refused. At most 16 are returned (more: the first 16 the token lists). */
+int p11_key_certs_by_uri(
+	struct p11_key *key, const char *cert_uri, uint8_t ***certs, size_t **lens, size_t *n);
 
 /* Name of a CK_RV, e.g. "CKR_PIN_INCORRECT"; never NULL. */
 const char *p11_rv_name(unsigned long rv);

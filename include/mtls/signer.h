@@ -68,6 +68,35 @@ int signer_key_info(struct signer *s, unsigned key, struct signer_key_info *info
 int signer_sign(struct signer *s, unsigned key, enum p11_sig sig, const uint8_t *in, size_t inlen,
 	uint8_t *out, size_t *outlen);
 
+/* The token behind key `key`, looked at without a signature (slot and
+ * token flags, the remembered PIN error; no login, no session, never
+ * C_Sign): health checks and the watchdog use this. Returns 0 with *state
+ * set, the reason in mtls_err_detail() when it is not OK.
+ * Process mode: an ordinary request, bounded by the request timeout; the
+ * signer's reading thread answers it ahead of queued signatures. A signer
+ * that misses the timeout or dies while asked gives UNREACHABLE and is
+ * killed; if no signer runs, the query starts one (so a health check
+ * revives a signer that crashed while idle). A remembered PIN error
+ * answers PIN_ERROR without asking. */
+enum signer_token_state {
+	SIGNER_TOKEN_OK = 0, /* present and logged in (or no login needed) */
+	SIGNER_TOKEN_ABSENT, /* slot empty or token removed */
+	SIGNER_TOKEN_PIN_ERROR, /* wrong/locked PIN remembered: needs an operator */
+	SIGNER_TOKEN_UNREACHABLE, /* signer not answering, or another error */
+};
+int signer_token_state(struct signer *s, unsigned key, enum signer_token_state *state);
+/* "ok", "absent", "pin-error", "unreachable". */
+const char *signer_token_state_name(enum signer_token_state state);
+
+/* Certificates stored on the token beside key `key` (same CKA_ID), or the
+ * ones a certificate URI names on that token (cert_uri: NULL for the
+ * key's own). DER; *certs and *lens from malloc, free with
+ * signer_certs_free(). *n may be 0. Process mode carries them over the
+ * socket (bounded count and size). */
+int signer_key_certs(struct signer *s, unsigned key, const char *cert_uri, uint8_t ***certs,
+	size_t **lens, size_t *n);
+void signer_certs_free(uint8_t **certs, size_t *lens, size_t n);
+
 /* Process mode: the signer's pid (0 if none is running); local mode: 0. */
 long signer_pid(const struct signer *s);
 

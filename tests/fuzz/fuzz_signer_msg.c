@@ -1,5 +1,6 @@
 /* Fuzz the signer's decoders (pkcs11/signer_msg.c): a packet goes through
- * the header check and every body decoder. Whatever decodes must encode
+ * the header check and every body decoder (OPEN, the INFO, SIGN, STATE and
+ * CERTS requests, and every reply). Whatever decodes must encode
  * back to the same bytes, so the format has one spelling per message and
  * the decoders accept nothing the encoders cannot say. */
 #include <stdint.h>
@@ -56,6 +57,10 @@ static void req_again(const uint8_t *data, size_t size, const struct signer_msg_
 
 	if (q->type == SIGNER_MSG_INFO)
 		rc = signer_msg_encode_info(q->id, q->key, out, sizeof(out), &len);
+	else if (q->type == SIGNER_MSG_STATE)
+		rc = signer_msg_encode_state(q->id, q->key, out, sizeof(out), &len);
+	else if (q->type == SIGNER_MSG_CERTS)
+		rc = signer_msg_encode_certs(q->id, q->key, q->uri, out, sizeof(out), &len);
 	else
 		rc = signer_msg_encode_sign(
 			q->id, q->key, q->sig, q->in, q->inlen, q->outmax, out, sizeof(out), &len);
@@ -75,6 +80,12 @@ static void reply_again(const uint8_t *data, size_t size, const struct signer_ms
 	else if (r->type == SIGNER_MSG_INFO_REPLY)
 		rc = signer_msg_encode_info_reply(
 			r->id, r->status, r->detail, &r->info, out, sizeof(out), &len);
+	else if (r->type == SIGNER_MSG_STATE_REPLY)
+		rc = signer_msg_encode_state_reply(
+			r->id, r->status, r->state, r->detail, out, sizeof(out), &len);
+	else if (r->type == SIGNER_MSG_CERTS_REPLY)
+		rc = signer_msg_encode_certs_reply(r->id, r->status, r->detail, r->certs,
+			r->cert_lens, r->ncerts, out, sizeof(out), &len);
 	else
 		rc = signer_msg_encode_sign_reply(
 			r->id, r->status, r->detail, r->sig, r->siglen, out, sizeof(out), &len);

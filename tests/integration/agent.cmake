@@ -23,3 +23,5 @@ foreach(ver 1.3 1.2)
 endforeach()
 mtls_integration_test(NAME agent_sighup_presents_the_new_certificate_and_keeps_tunnels
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_sighup.sh TIMEOUT 120)
+mtls_integration_test(NAME agent_presents_the_certificate_stored_on_the_token
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_cert_token.sh TIMEOUT 180)

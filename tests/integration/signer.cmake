@@ -26,3 +26,18 @@ foreach(mode local process)
     COMMAND $<TARGET_FILE:test_signer> serves_many_threads_at_once ${mode}
     TIMEOUT 300)
 endforeach()
+
+# Token state and certificates read from the token, in both modes: the
+# state never costs a signature; certificates cross the socket in
+# process mode.
+foreach(mode local process)
+  foreach(scenario
+      token_state_follows_removal
+      token_state_reports_pin_errors
+      key_certs_come_from_the_token)
+    mtls_integration_test(NAME signer_${scenario}_${mode}
+      COMMAND $<TARGET_FILE:test_signer> ${scenario} ${mode} TIMEOUT 120)
+  endforeach()
+endforeach()
+mtls_integration_test(NAME signer_token_state_of_a_stuck_signer_is_unreachable
+  COMMAND $<TARGET_FILE:test_signer> token_state_of_a_stuck_signer_is_unreachable TIMEOUT 120)

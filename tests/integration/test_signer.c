@@ -946,6 +946,293 @@ static void signer_free_reaps_the_signer(void)
 	signer_free(NULL);
 }
 
+/* ---- token state (no signature spent) ---- */
+
+static struct signer *open_mode_faulty(const char *label, unsigned timeout_ms)
+{
+	struct signer_config cfg;
+	struct signer *s = NULL;
+
+	key_uri(0, label, env("MTLS_FAULT_LIB"), "");
+	cfg = config(1);
+	cfg.timeout_ms = timeout_ms;
+	CHECK_RC(open_mode(mode, &cfg, &s), 0);
+	return s;
+}
+
+/* The calls log plus more fault lines, so the log survives each rewrite. */
+static void fault_log_conf(const char *calls, const char *more)
+{
+	char conf[1024];
+
+	snprintf(conf, sizeof(conf), "calls_log = %s\n%s", calls, more);
+	fault_conf(conf);
+}
+
+static enum signer_token_state state_of(struct signer *s)
+{
+	enum signer_token_state st = SIGNER_TOKEN_UNREACHABLE;
+
+	CHECK_RC(signer_token_state(s, 0, &st), 0);
+	return st;
+}
+
+/* Ask until the state is want, at most ms; the last state seen. */
+static enum signer_token_state wait_state(
+	struct signer *s, enum signer_token_state want, int ms, int64_t *took)
+{
+	int64_t t0 = now_ms(), end = t0 + ms;
+	enum signer_token_state st;
+
+	while ((st = state_of(s)) != want && now_ms() < end)
+		sleep_ms(10);
+	if (took != NULL)
+		*took = now_ms() - t0;
+	CHECK(st == want, "token state %s after %d ms, want %s (detail: %s)",
+		signer_token_state_name(st), ms, signer_token_state_name(want), mtls_err_detail());
+	return st;
+}
+
+/* 10. The state follows the token through removal and reinsertion, asking
+ * is cheap while it is away (rescans spaced by rescan_ms), and no state
+ * query ever reaches C_Sign or C_Login. */
+static void signer_token_state_follows_removal(void)
+{
+	char *calls = test_path("calls.log");
+	struct signer *s;
+	size_t rescans;
+	int64_t t0, took;
+	int i;
+
+	fault_log_conf(calls, "");
+	s = open_mode_faulty("ec256", 5000);
+	CHECK(state_of(s) == SIGNER_TOKEN_OK, "fresh token: %s", mtls_err_detail());
+	CHECK(strcmp(signer_token_state_name(SIGNER_TOKEN_OK), "ok") == 0 &&
+			strcmp(signer_token_state_name(SIGNER_TOKEN_ABSENT), "absent") == 0 &&
+			strcmp(signer_token_state_name(SIGNER_TOKEN_PIN_ERROR), "pin-error") == 0 &&
+			strcmp(signer_token_state_name(SIGNER_TOKEN_UNREACHABLE), "unreachable") ==
+				0,
+		"state names");
+
+	fault_log_conf(calls, "removed = 1\n");
+	wait_state(s, SIGNER_TOKEN_ABSENT, 2000, &took);
+	printf("absent seen after %lld ms: %s\n", (long long)took, mtls_err_detail());
+	CHECK(took < 1000, "removal noticed after %lld ms", (long long)took);
+	CHECK(strstr(mtls_err_detail(), "not present") != NULL, "detail: %s", mtls_err_detail());
+	/* 100 queries in about a second look for the token about 5 times. */
+	rescans = count_lines_with(calls, " C_GetSlotList ");
+	t0 = now_ms();
+	for (i = 0; i < 100; i++) {
+		CHECK(state_of(s) == SIGNER_TOKEN_ABSENT, "query %d while removed: %s", i,
+			mtls_err_detail());
+		sleep_ms(10);
+	}
+	rescans = count_lines_with(calls, " C_GetSlotList ") - rescans;
+	printf("100 queries in %lld ms while removed: %zu rescans\n", (long long)(now_ms() - t0),
+		rescans);
+	CHECK(rescans <= (size_t)((now_ms() - t0) / 200 + 2) && rescans >= 1,
+		"%zu rescans in %lld ms", rescans, (long long)(now_ms() - t0));
+
+	fault_log_conf(calls, "removed = 0\n");
+	wait_state(s, SIGNER_TOKEN_OK, 2000, &took);
+	printf("present again after %lld ms\n", (long long)took);
+	CHECK(count_lines_with(calls, " C_Sign ") == 0, "state queries called C_Sign");
+	CHECK(count_lines_with(calls, " C_Login ") == 1,
+		"%zu C_Login calls: a state query logged in", count_lines_with(calls, " C_Login "));
+	/* The log does see signatures: the check above is not vacuous. */
+	CHECK_RC(sign_once(s, 0), 0);
+	CHECK(count_lines_with(calls, " C_Sign 0x0") == 1, "%zu C_Sign calls after one signature",
+		count_lines_with(calls, " C_Sign "));
+	signer_free(s);
+}
+
+/* 11. PIN trouble shows as pin-error: a locked PIN while a login is due
+ * (seen from the token flags, without a login), then a PIN the token
+ * refuses (remembered, never tried again). Still no C_Sign. */
+static void signer_token_state_reports_pin_errors(void)
+{
+	char *calls = test_path("calls.log");
+	struct signer *s;
+	int i;
+
+	fault_log_conf(calls, "");
+	s = open_mode_faulty("ec256", 5000);
+	CHECK(state_of(s) == SIGNER_TOKEN_OK, "fresh token: %s", mtls_err_detail());
+	/* Pulled and put back: the login is gone and due again. */
+	fault_log_conf(calls, "removed = 1\n");
+	wait_state(s, SIGNER_TOKEN_ABSENT, 2000, NULL);
+	fault_log_conf(calls, "removed = 0\ntoken_flags_set = CKF_USER_PIN_LOCKED\n");
+	wait_state(s, SIGNER_TOKEN_PIN_ERROR, 2000, NULL);
+	CHECK(strstr(mtls_err_detail(), "CKF_USER_PIN_LOCKED") != NULL, "detail: %s",
+		mtls_err_detail());
+	fault_log_conf(calls, "fail.C_Login = CKR_PIN_INCORRECT\n");
+	wait_state(s, SIGNER_TOKEN_OK, 2000, NULL);
+	CHECK(count_lines_with(calls, " C_Login ") == 1, "%zu C_Login calls",
+		count_lines_with(calls, " C_Login "));
+	/* The next signature logs in, and the token refuses the PIN. */
+	CHECK_RC(sign_once(s, 0), MTLS_ERR_PIN_INCORRECT);
+	for (i = 0; i < 5; i++) {
+		CHECK(state_of(s) == SIGNER_TOKEN_PIN_ERROR, "after a wrong PIN: %s",
+			mtls_err_detail());
+		CHECK(sign_once(s, 0) == MTLS_ERR_PIN_INCORRECT, "signing after a wrong PIN");
+	}
+	CHECK(count_lines_with(calls, " C_Login ") == 2, "%zu C_Login calls: a PIN was retried",
+		count_lines_with(calls, " C_Login "));
+	CHECK(count_lines_with(calls, " C_Sign ") == 0, "C_Sign was called");
+	signer_free(s);
+}
+
+/* 12. Process mode: a signer that cannot answer makes the token
+ * unreachable within the request timeout (and is killed); the next query,
+ * like any request, starts a fresh signer. A signer killed while idle is
+ * replaced by the next query too. */
+static void signer_token_state_of_a_stuck_signer_is_unreachable(void)
+{
+	struct signer *s;
+	int64_t t0;
+	long pid, pid2;
+
+	fault_conf("# no faults\n");
+	s = open_mode_faulty("ec256", 500);
+	pid = signer_pid(s);
+	CHECK(state_of(s) == SIGNER_TOKEN_OK, "fresh: %s", mtls_err_detail());
+	CHECK(kill((pid_t)pid, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	t0 = now_ms();
+	CHECK(state_of(s) == SIGNER_TOKEN_UNREACHABLE, "a stopped signer answered");
+	CHECK(now_ms() - t0 < 2000, "unreachable after %lld ms", (long long)(now_ms() - t0));
+	CHECK(strstr(mtls_err_detail(), "did not answer") != NULL, "detail: %s", mtls_err_detail());
+	CHECK(signer_pid(s) == 0 && is_gone(pid), "the stuck signer %ld was not killed", pid);
+	CHECK(state_of(s) == SIGNER_TOKEN_OK, "after the kill: %s", mtls_err_detail());
+	pid2 = signer_pid(s);
+	CHECK(pid2 > 0 && pid2 != pid, "no fresh signer: %ld", pid2);
+
+	CHECK(kill((pid_t)pid2, SIGKILL) == 0, "SIGKILL: %s", strerror(errno));
+	wait_exited(pid2);
+	CHECK(state_of(s) == SIGNER_TOKEN_OK, "after SIGKILL: %s", mtls_err_detail());
+	CHECK(signer_pid(s) > 0 && signer_pid(s) != pid2, "not replaced");
+	signer_free(s);
+}
+
+/* ---- certificates on the token ---- */
+
+/* A self-signed certificate (DER) for CN=cn, written to the token with
+ * pkcs11-tool under label and id (hex); its bytes go to der. */
+static size_t put_cert(const char *label, const char *id, const char *cn, uint8_t *der, size_t cap)
+{
+	char subj[64], *out = test_path("put.der"), *keyf = test_path("put.key");
+	char *req[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+		"ec_paramgen_curve:P-256", "-nodes", "-keyout", keyf, "-subj", subj, "-days", "2",
+		"-outform", "DER", "-out", out, NULL};
+	char *put[] = {"pkcs11-tool", "--module", (char *)env("MTLS_TEST_MODULE"), "--token-label",
+		(char *)env("MTLS_TEST_TOKEN"), "--login", "--pin", "env:PIN", "--write-object",
+		out, "--type", "cert", "--id", (char *)id, "--label", (char *)label, NULL};
+	size_t len;
+	char *text;
+
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	CHECK(run(req) == 0, "openssl req for %s", cn);
+	text = read_file(env("MTLS_TEST_PIN_FILE"), &len);
+	CHECK(text != NULL && len > 0, "cannot read the test PIN");
+	text[strcspn(text, "\n")] = '\0';
+	CHECK(setenv("PIN", text, 1) == 0, "setenv");
+	CHECK(run(put) == 0, "pkcs11-tool --write-object %s", label);
+	text = read_file(out, &len);
+	CHECK(text != NULL && len > 0 && len <= cap, "reading %s", out);
+	memcpy(der, text, len);
+	return len;
+}
+
+static size_t certs_of(struct signer *s, unsigned key, const char *uri, int want_rc,
+	uint8_t ***certs, size_t **lens)
+{
+	size_t n = 99;
+
+	CHECK_RC(signer_key_certs(s, key, uri, certs, lens, &n), want_rc);
+	if (want_rc != 0)
+		CHECK(n == 0 && *certs == NULL, "a failure returned certificates");
+	return n;
+}
+
+static int same_cert(uint8_t **certs, size_t *lens, size_t i, const uint8_t *der, size_t len)
+{
+	return lens[i] == len && memcmp(certs[i], der, len) == 0;
+}
+
+/* 13. Certificates written to the token by pkcs11-tool come back byte for
+ * byte: the key's own (same CKA_ID) by default, a chosen one by object=;
+ * none is n == 0, several are all returned; URIs naming another token,
+ * module or object type are refused; more than the bound is refused. */
+static void signer_key_certs_come_from_the_token(void)
+{
+	static const char *const labels[] = {"ec256", "rsa3072"};
+	static uint8_t a[8192], b[8192];
+	char uri[SIGNER_URI_MAX];
+	uint8_t **certs = NULL;
+	size_t *lens = NULL, alen, blen, n, i;
+	struct signer *s;
+	char label[16];
+
+	need_tool("openssl");
+	need_tool("pkcs11-tool");
+	alen = put_cert("ec256-cert", "01", "first", a, sizeof(a));
+	s = open_keys(mode, labels, 2);
+	n = certs_of(s, 0, NULL, 0, &certs, &lens);
+	CHECK(n == 1 && same_cert(certs, lens, 0, a, alen), "key's own: %zu certificates", n);
+	signer_certs_free(certs, lens, n);
+	snprintf(uri, sizeof(uri), "pkcs11:token=%s;type=cert?module-path=%s",
+		env("MTLS_TEST_TOKEN"), env("MTLS_TEST_MODULE"));
+	n = certs_of(s, 0, uri, 0, &certs, &lens);
+	CHECK(n == 1 && same_cert(certs, lens, 0, a, alen), "no id or object: %zu", n);
+	signer_certs_free(certs, lens, n);
+	n = certs_of(s, 1, NULL, 0, &certs, &lens);
+	CHECK(n == 0, "rsa3072 has no certificate, got %zu", n);
+	signer_certs_free(certs, lens, n);
+
+	/* A second one beside the same key: both come back; object= picks. */
+	blen = put_cert("renewed", "01", "second", b, sizeof(b));
+	n = certs_of(s, 0, "", 0, &certs, &lens);
+	CHECK(n == 2 &&
+			((same_cert(certs, lens, 0, a, alen) &&
+				 same_cert(certs, lens, 1, b, blen)) ||
+				(same_cert(certs, lens, 0, b, blen) &&
+					same_cert(certs, lens, 1, a, alen))),
+		"two beside the key: %zu", n);
+	signer_certs_free(certs, lens, n);
+	n = certs_of(s, 0, "pkcs11:object=renewed;type=cert", 0, &certs, &lens);
+	CHECK(n == 1 && same_cert(certs, lens, 0, b, blen), "object=renewed: %zu", n);
+	signer_certs_free(certs, lens, n);
+	/* Any certificate object of the token may be named, even from another key. */
+	n = certs_of(s, 1, "pkcs11:object=ec256-cert", 0, &certs, &lens);
+	CHECK(n == 1 && same_cert(certs, lens, 0, a, alen), "object= for key 1: %zu", n);
+	signer_certs_free(certs, lens, n);
+	n = certs_of(s, 0, "pkcs11:id=%01;object=nope", 0, &certs, &lens);
+	CHECK(n == 0, "object=nope: %zu", n);
+	signer_certs_free(certs, lens, n);
+
+	certs_of(s, 0, "pkcs11:object=ec256;type=private", MTLS_ERR_URI, &certs, &lens);
+	CHECK(strstr(mtls_err_detail(), "type=cert") != NULL, "detail: %s", mtls_err_detail());
+	certs_of(s, 0, "pkcs11:token=another;type=cert", MTLS_ERR_URI, &certs, &lens);
+	CHECK(strstr(mtls_err_detail(), "another token") != NULL, "detail: %s", mtls_err_detail());
+	snprintf(uri, sizeof(uri), "pkcs11:type=cert?module-path=%s", env("MTLS_FAULT_LIB"));
+	certs_of(s, 0, uri, MTLS_ERR_URI, &certs, &lens);
+	CHECK(strstr(mtls_err_detail(), "names module") != NULL, "detail: %s", mtls_err_detail());
+	certs_of(s, 0, "pkcs11:type=cert?pin-value=1234", MTLS_ERR_URI, &certs, &lens);
+	CHECK(strstr(mtls_err_detail(), "1234") == NULL, "the PIN is in the detail");
+	certs_of(s, 0, "pkcs11:objcet=x", MTLS_ERR_URI, &certs, &lens);
+	certs_of(s, 2, NULL, MTLS_ERR_ARG, &certs, &lens);
+
+	/* Over the bound of one reply: refused alike in both modes. */
+	for (i = 0; i < SIGNER_CERTS_MAX - 1; i++) {
+		snprintf(label, sizeof(label), "extra%zu", i);
+		put_cert(label, "01", label, b, sizeof(b));
+	}
+	certs_of(s, 0, NULL, MTLS_ERR_TOO_BIG, &certs, &lens);
+	CHECK(strstr(mtls_err_detail(), "9 certificates") != NULL, "detail: %s", mtls_err_detail());
+	/* The signer is still the same one and still signs. */
+	CHECK_RC(sign_once(s, 0), 0);
+	signer_free(s);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -963,6 +1250,11 @@ static const struct {
 	{"free_reaps_the_signer", signer_free_reaps_the_signer},
 	{"killed_under_load_fails_only_pending_requests",
 		signer_killed_under_load_fails_only_pending_requests},
+	{"token_state_follows_removal", signer_token_state_follows_removal},
+	{"token_state_reports_pin_errors", signer_token_state_reports_pin_errors},
+	{"token_state_of_a_stuck_signer_is_unreachable",
+		signer_token_state_of_a_stuck_signer_is_unreachable},
+	{"key_certs_come_from_the_token", signer_key_certs_come_from_the_token},
 };
 
 int main(int argc, char **argv)

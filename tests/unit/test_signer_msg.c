@@ -148,7 +148,7 @@ static void hdr_unknown_type_is_malformed(void **state)
 	start(&p, 0);
 	finish(&p);
 	expect_bad(decode_hdr(&p), "unknown type");
-	start(&p, SIGNER_MSG_SIGN_REPLY + 1);
+	start(&p, SIGNER_MSG_TYPE_LAST + 1);
 	finish(&p);
 	expect_bad(decode_hdr(&p), "unknown type");
 }
@@ -808,6 +808,302 @@ static void sign_reply_errors_are_malformed(void **state)
 	expect_bad(decode(&p, REPLY, 0), "signature runs past the body");
 }
 
+/* ---- STATE and CERTS ---- */
+
+static void state_round_trips(void **state)
+{
+	static struct signer_msg_reply r;
+	struct signer_msg_req q;
+	struct signer_msg_hdr h;
+	const uint8_t *body;
+	uint8_t buf[SIGNER_STATE_REPLY_MAX];
+	size_t len;
+
+	assert_int_equal(signer_msg_encode_state(3, 2, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, SIGNER_MSG_HDR_LEN + SIGNER_STATE_BODY_LEN);
+	assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
+	assert_int_equal(signer_msg_decode_req(&h, body, 3, &q), 0);
+	assert_int_equal(q.type, SIGNER_MSG_STATE);
+	assert_int_equal(q.id, 3);
+	assert_int_equal(q.key, 2);
+	expect_bad(signer_msg_decode_req(&h, body, 2, &q), "key index out of range");
+	assert_int_equal(
+		signer_msg_encode_state(0, SIGNER_MAX_KEYS, buf, sizeof(buf), &len), MTLS_ERR_ARG);
+
+	assert_int_equal(signer_msg_encode_state_reply(3, 0, SIGNER_TOKEN_ABSENT,
+				 "token not present", buf, sizeof(buf), &len),
+		0);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.type, SIGNER_MSG_STATE_REPLY);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.state, SIGNER_TOKEN_ABSENT);
+	assert_string_equal(r.detail, "token not present");
+	assert_int_equal(signer_msg_encode_state_reply(
+				 4, 0, SIGNER_TOKEN_PIN_ERROR, NULL, buf, sizeof(buf), &len),
+		0);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.state, SIGNER_TOKEN_PIN_ERROR);
+	assert_string_equal(r.detail, "");
+	assert_int_equal(signer_msg_encode_state_reply(5, MTLS_ERR_TOKEN, SIGNER_TOKEN_OK,
+				 "C_GetTokenInfo: CKR_DEVICE_ERROR", buf, sizeof(buf), &len),
+		0);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.status, MTLS_ERR_TOKEN);
+	assert_string_equal(r.detail, "C_GetTokenInfo: CKR_DEVICE_ERROR");
+	/* Unreachable is the client's conclusion, never the signer's answer. */
+	assert_int_equal(signer_msg_encode_state_reply(
+				 5, 0, SIGNER_TOKEN_UNREACHABLE, NULL, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+	assert_int_equal(
+		signer_msg_encode_state_reply(5, 1, SIGNER_TOKEN_OK, NULL, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+}
+
+static void state_errors_are_malformed(void **state)
+{
+	struct pkt p;
+
+	start(&p, SIGNER_MSG_STATE);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REQ, 1), "truncated STATE key");
+	start(&p, SIGNER_MSG_STATE);
+	put16(&p, 0);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode_hdr(&p), "over the bound of its type");
+	start(&p, SIGNER_MSG_STATE_REPLY);
+	put32(&p, 0);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "truncated STATE_REPLY state");
+	start(&p, SIGNER_MSG_STATE_REPLY);
+	put32(&p, 0);
+	put16(&p, SIGNER_TOKEN_UNREACHABLE);
+	putstr(&p, "", 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "token state out of range");
+	start(&p, SIGNER_MSG_STATE_REPLY);
+	put32(&p, 0);
+	put16(&p, SIGNER_TOKEN_OK);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "truncated string length");
+	start(&p, SIGNER_MSG_STATE_REPLY);
+	put32(&p, 0);
+	put16(&p, SIGNER_TOKEN_OK);
+	putstr(&p, "", 0);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "trailing bytes");
+}
+
+static void certs_round_trips(void **state)
+{
+	static char big[SIGNER_URI_MAX + 2];
+	static struct signer_msg_req q;
+	struct signer_msg_hdr h;
+	const uint8_t *body;
+	static uint8_t buf[SIGNER_REQ_MAX + 1];
+	size_t len;
+
+	assert_int_equal(
+		signer_msg_encode_certs(11, 1, "pkcs11:object=c;type=cert", buf, sizeof(buf), &len),
+		0);
+	assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
+	assert_int_equal(signer_msg_decode_req(&h, body, 2, &q), 0);
+	assert_int_equal(q.type, SIGNER_MSG_CERTS);
+	assert_int_equal(q.key, 1);
+	assert_string_equal(q.uri, "pkcs11:object=c;type=cert");
+	expect_bad(signer_msg_decode_req(&h, body, 1, &q), "key index out of range");
+	/* NULL and "" both mean the key's own. */
+	assert_int_equal(signer_msg_encode_certs(12, 0, NULL, buf, sizeof(buf), &len), 0);
+	assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
+	assert_int_equal(signer_msg_decode_req(&h, body, 1, &q), 0);
+	assert_string_equal(q.uri, "");
+	/* A URI at its bound is the largest request. */
+	memset(big, 'u', SIGNER_URI_MAX);
+	assert_int_equal(signer_msg_encode_certs(13, 0, big, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, SIGNER_REQ_MAX);
+	assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
+	assert_int_equal(signer_msg_decode_req(&h, body, 1, &q), 0);
+	assert_int_equal(strlen(q.uri), SIGNER_URI_MAX);
+	big[SIGNER_URI_MAX] = 'u';
+	assert_int_equal(
+		signer_msg_encode_certs(13, 0, big, buf, sizeof(buf), &len), MTLS_ERR_TOO_BIG);
+	assert_int_equal(signer_msg_encode_certs(13, SIGNER_MAX_KEYS, NULL, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+}
+
+static void certs_errors_are_malformed(void **state)
+{
+	struct pkt p;
+
+	start(&p, SIGNER_MSG_CERTS);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REQ, 1), "truncated CERTS key");
+	start(&p, SIGNER_MSG_CERTS);
+	put16(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REQ, 1), "truncated string length");
+	start(&p, SIGNER_MSG_CERTS);
+	put16(&p, 0);
+	put16(&p, SIGNER_URI_MAX + 1);
+	finish(&p);
+	expect_bad(decode(&p, REQ, 1), "string over its bound");
+	start(&p, SIGNER_MSG_CERTS);
+	put16(&p, 0);
+	putstr(&p, "pkcs11:\0", 8);
+	finish(&p);
+	expect_bad(decode(&p, REQ, 1), "contains NUL");
+	start(&p, SIGNER_MSG_CERTS);
+	put16(&p, 0);
+	putstr(&p, "pkcs11:", 7);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REQ, 1), "trailing bytes");
+}
+
+static void certs_reply_round_trips(void **state)
+{
+	static uint8_t der[SIGNER_CERTS_MAX][SIGNER_CERT_MAX], buf[SIGNER_CERTS_REPLY_MAX];
+	static struct signer_msg_reply r;
+	const uint8_t *certs[SIGNER_CERTS_MAX + 1];
+	size_t lens[SIGNER_CERTS_MAX + 1], len, i;
+
+	for (i = 0; i < SIGNER_CERTS_MAX; i++) {
+		memset(der[i], (int)i + 1, SIGNER_CERT_MAX);
+		certs[i] = der[i];
+		lens[i] = 100 + i;
+	}
+	assert_int_equal(
+		signer_msg_encode_certs_reply(21, 0, NULL, certs, lens, 2, buf, sizeof(buf), &len),
+		0);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.type, SIGNER_MSG_CERTS_REPLY);
+	assert_int_equal(r.id, 21);
+	assert_int_equal(r.ncerts, 2);
+	assert_int_equal(r.cert_lens[1], 101);
+	assert_memory_equal(r.certs[1], der[1], 101);
+	assert_int_equal(
+		signer_msg_encode_certs_reply(22, 0, NULL, NULL, NULL, 0, buf, sizeof(buf), &len),
+		0);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.ncerts, 0);
+	/* Every certificate at its bound: the largest reply there is. */
+	for (i = 0; i < SIGNER_CERTS_MAX; i++)
+		lens[i] = SIGNER_CERT_MAX;
+	assert_int_equal(signer_msg_encode_certs_reply(23, 0, NULL, certs, lens, SIGNER_CERTS_MAX,
+				 buf, sizeof(buf), &len),
+		0);
+	assert_int_equal(len, SIGNER_CERTS_REPLY_MAX);
+	assert_int_equal(len, SIGNER_ANY_REPLY_MAX);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.ncerts, SIGNER_CERTS_MAX);
+	assert_memory_equal(
+		r.certs[SIGNER_CERTS_MAX - 1], der[SIGNER_CERTS_MAX - 1], SIGNER_CERT_MAX);
+	assert_int_equal(signer_msg_encode_certs_reply(23, 0, NULL, certs, lens, SIGNER_CERTS_MAX,
+				 buf, sizeof(buf) - 1, &len),
+		MTLS_ERR_TOO_BIG);
+	assert_int_equal(signer_msg_encode_certs_reply(24, MTLS_ERR_URI, "type=cert only", NULL,
+				 NULL, 0, buf, sizeof(buf), &len),
+		0);
+	decode_buf(buf, len, &r);
+	assert_int_equal(r.status, MTLS_ERR_URI);
+	assert_string_equal(r.detail, "type=cert only");
+	assert_int_equal(r.ncerts, 0);
+}
+
+static void certs_reply_encoder_refuses_bad_certificates(void **state)
+{
+	static uint8_t buf[SIGNER_CERTS_REPLY_MAX];
+	uint8_t der[4] = {0x30, 2, 0, 0};
+	const uint8_t *certs[SIGNER_CERTS_MAX + 1];
+	size_t lens[SIGNER_CERTS_MAX + 1], len, i;
+
+	for (i = 0; i < SIGNER_CERTS_MAX + 1; i++) {
+		certs[i] = der;
+		lens[i] = sizeof(der);
+	}
+	assert_int_equal(signer_msg_encode_certs_reply(1, 0, NULL, certs, lens,
+				 SIGNER_CERTS_MAX + 1, buf, sizeof(buf), &len),
+		MTLS_ERR_TOO_BIG);
+	lens[1] = 0;
+	assert_int_equal(
+		signer_msg_encode_certs_reply(1, 0, NULL, certs, lens, 2, buf, sizeof(buf), &len),
+		MTLS_ERR_TOO_BIG);
+	lens[1] = SIGNER_CERT_MAX + 1;
+	assert_int_equal(
+		signer_msg_encode_certs_reply(1, 0, NULL, certs, lens, 2, buf, sizeof(buf), &len),
+		MTLS_ERR_TOO_BIG);
+	lens[1] = sizeof(der);
+	certs[1] = NULL;
+	assert_int_equal(
+		signer_msg_encode_certs_reply(1, 0, NULL, certs, lens, 2, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+	assert_int_equal(
+		signer_msg_encode_certs_reply(1, 0, NULL, NULL, lens, 1, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+	assert_int_equal(
+		signer_msg_encode_certs_reply(1, 2, NULL, NULL, NULL, 0, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+}
+
+static void certs_reply_start(struct pkt *p, unsigned n)
+{
+	start(p, SIGNER_MSG_CERTS_REPLY);
+	put32(p, 0);
+	put16(p, n);
+}
+
+static void certs_reply_errors_are_malformed(void **state)
+{
+	static struct pkt p;
+
+	start(&p, SIGNER_MSG_CERTS_REPLY);
+	put32(&p, 0);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "truncated CERTS_REPLY count");
+	certs_reply_start(&p, SIGNER_CERTS_MAX + 1);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "certificate count over its bound");
+	certs_reply_start(&p, 1);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "truncated certificate length");
+	certs_reply_start(&p, 1);
+	put16(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "certificate length out of range");
+	certs_reply_start(&p, 1);
+	put16(&p, SIGNER_CERT_MAX + 1);
+	memset(p.b + p.len, 1, SIGNER_CERT_MAX + 1);
+	p.len += SIGNER_CERT_MAX + 1;
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "certificate length out of range");
+	certs_reply_start(&p, 2);
+	put16(&p, 3);
+	put8(&p, 1);
+	put8(&p, 2);
+	put8(&p, 3);
+	put16(&p, 4);
+	put8(&p, 1);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "certificate runs past the body");
+	certs_reply_start(&p, 1);
+	put16(&p, 1);
+	put8(&p, 0x30);
+	put8(&p, 0);
+	finish(&p);
+	expect_bad(decode(&p, REPLY, 0), "trailing bytes");
+	start(&p, SIGNER_MSG_CERTS_REPLY);
+	memset(p.b + p.len, 0, SIGNER_CERTS_REPLY_BODY_MAX + 1);
+	p.len += SIGNER_CERTS_REPLY_BODY_MAX + 1;
+	finish(&p);
+	expect_bad(decode_hdr(&p), "over the bound of its type");
+}
+
 static void reply_decoder_wants_a_reply(void **state)
 {
 	struct pkt p;
@@ -853,6 +1149,13 @@ int main(void)
 		cmocka_unit_test(info_reply_errors_are_malformed),
 		cmocka_unit_test(sign_reply_errors_are_malformed),
 		cmocka_unit_test(reply_decoder_wants_a_reply),
+		cmocka_unit_test(state_round_trips),
+		cmocka_unit_test(state_errors_are_malformed),
+		cmocka_unit_test(certs_round_trips),
+		cmocka_unit_test(certs_errors_are_malformed),
+		cmocka_unit_test(certs_reply_round_trips),
+		cmocka_unit_test(certs_reply_encoder_refuses_bad_certificates),
+		cmocka_unit_test(certs_reply_errors_are_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
