@@ -17,6 +17,7 @@
 #include "mtls/err.h"
 #include "mtls/log.h"
 #include "net.h"
+#include "tls_ext.h"
 
 #define EVENTS_MAX 128
 
@@ -46,7 +47,7 @@ static int start_signer(struct engine *e)
 		e->tunnels[i].key = (unsigned)j;
 	}
 	sc.key_uris = uris;
-	sc.nkeys = n;
+	sc.nkeys = e->nkeys = n;
 	sc.p11.pin_file = e->cfg->pin_file;
 	sc.p11.pin_credential = e->cfg->pin_credential;
 	sc.p11.allow_pin_value = e->cfg->allow_pin_value;
@@ -96,6 +97,7 @@ static int side_build(struct engine *e, struct tunnel *t, struct side_ref **out)
 		return rc;
 	}
 	r->refs = 1;
+	stats_cert_expiry(t->stats, tls_side_cert_expiry(r->side));
 	*out = r;
 	return 0;
 }
@@ -107,6 +109,7 @@ static int setup_tunnel(struct engine *e, struct tunnel *t, const struct cfg_tun
 
 	t->cfg = tc;
 	t->engine = e;
+	t->stats = stats_tunnel(tc->name, tc->mode == TUNNEL_SERVER, t->key);
 	rc = side_build(e, t, &t->cur);
 	if (rc == 0)
 		rc = net_listen(tc->listen, &t->listen_fd);
@@ -140,6 +143,17 @@ static int setup_loop(struct engine *e)
 	return 0;
 }
 
+/* Token health (never signs) and, if configured, the metrics endpoint. */
+static int start_observers(struct engine *e)
+{
+	int rc = health_start(e->signer, e->nkeys, &e->health);
+
+	stats_loop_beat(); /* the loop counts as alive from here on */
+	if (rc == 0 && e->cfg->metrics_listen != NULL)
+		rc = metrics_start(e->cfg->metrics_listen, e->health, &e->metrics);
+	return rc;
+}
+
 int engine_new(const struct cfg_agent *cfg, struct engine **out)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -164,6 +178,8 @@ int engine_new(const struct cfg_agent *cfg, struct engine **out)
 	rc = setup_loop(e);
 	if (rc == 0)
 		rc = start_signer(e);
+	if (rc == 0)
+		rc = start_observers(e);
 	for (i = 0; rc == 0 && i < e->ntunnels; i++)
 		rc = setup_tunnel(e, &e->tunnels[i], cfg->tunnels[i]);
 	if (rc == 0)
@@ -178,6 +194,7 @@ int engine_new(const struct cfg_agent *cfg, struct engine **out)
 
 static void accept_on(struct engine *e, struct tunnel *t)
 {
+	enum stats_reason why;
 	size_t busy;
 	int i, fd, rc;
 
@@ -188,15 +205,18 @@ static void accept_on(struct engine *e, struct tunnel *t)
 		/* Small TLS records and echoes must not wait for Nagle (40 ms). */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		e->next_id++;
+		stats_conn(t->stats, STATS_ACCEPTED);
 		pthread_mutex_lock(&e->mu);
 		busy = e->nactive + e->qlen + e->in_handshake;
 		pthread_mutex_unlock(&e->mu);
+		why = STATS_R_CONNECTION_LIMIT;
 		if (busy >= t->cfg->max_connections)
 			rc = mtls_err_set(MTLS_ERR_BUSY, "connection limit of %u reached",
 				t->cfg->max_connections);
-		else
-			rc = workers_submit(e, t, fd, e->next_id);
+		else if ((rc = workers_submit(e, t, fd, e->next_id)) != 0)
+			why = STATS_R_QUEUE_FULL;
 		if (rc != 0) {
+			stats_fail(t->stats, STATS_REFUSED, why);
 			mtls_log(MTLS_LOG_WARNING, "conn=%llu tunnel=%s refused: %s",
 				(unsigned long long)e->next_id, t->cfg->name, mtls_err_detail());
 			close(fd);
@@ -296,6 +316,7 @@ int engine_run(struct engine *e)
 
 	clock_gettime(CLOCK_MONOTONIC, &tick);
 	for (;;) {
+		stats_loop_beat(); /* /healthz: the loop turns */
 		n = epoll_wait(e->epfd, ev, EVENTS_MAX, e->nagain ? 0 : 1000);
 		if (n < 0 && errno != EINTR)
 			return mtls_err_set(MTLS_ERR_IO, "epoll_wait: %s", strerror(errno));
@@ -326,6 +347,8 @@ void engine_free(struct engine *e)
 
 	if (e == NULL)
 		return;
+	metrics_stop(e->metrics); /* before health, which it reads */
+	health_stop(e->health); /* before the signer, which it asks */
 	if (e->workers != NULL)
 		workers_stop(e);
 	free(e->queue); /* only left if the workers never started */

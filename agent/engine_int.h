@@ -10,7 +10,10 @@
 
 #include "config.h"
 #include "engine.h"
+#include "health.h"
+#include "metrics.h"
 #include "mtls/signer.h"
+#include "stats.h"
 #include "tls.h"
 
 #define RELAY_BUF 16384
@@ -44,6 +47,7 @@ struct tunnel {
 	struct engine *engine;
 	struct side_ref *cur; /* for new handshakes; the tunnel holds one reference */
 	unsigned key; /* index in the signer */
+	struct stats_tunnel *stats; /* counters, kept by name for the process's life */
 	int listen_fd;
 	struct ep_ref ref;
 };
@@ -86,6 +90,9 @@ struct job {
 struct engine {
 	const struct cfg_agent *cfg;
 	struct signer *signer;
+	size_t nkeys; /* distinct keys in the signer */
+	struct health *health; /* token probe, never signs */
+	struct metrics *metrics; /* NULL without metrics-listen */
 	struct tunnel *tunnels;
 	size_t ntunnels;
 	int epfd, wakefd, sigfd;

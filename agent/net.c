@@ -1,5 +1,7 @@
 /* Listening and connecting sockets, by address string. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -110,6 +112,58 @@ int net_listen(const char *addr, int *out)
 out:
 	freeaddrinfo(res);
 	return rc;
+}
+
+int net_prepare_listener(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+		fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+		return mtls_err_set(MTLS_ERR_IO, "passed socket %d: %s", fd, strerror(errno));
+	return 0;
+}
+
+static int same_inet(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET)
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return a6->sin6_port == b6->sin6_port &&
+		       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+	return 0;
+}
+
+int net_fd_is_bound_to(int fd, const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	char host[256], port[16];
+	int match = 0;
+
+	if (net_split(addr, host, sizeof(host), port, sizeof(port)) != 0 ||
+		getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	if (port[0] == '\0') {
+		const struct sockaddr_un *sun = (const void *)&ss;
+
+		return ss.ss_family == AF_UNIX && sl > offsetof(struct sockaddr_un, sun_path) &&
+		       strncmp(sun->sun_path, host, sizeof(sun->sun_path)) == 0;
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
+		return 0;
+	for (ai = res; ai != NULL && !match; ai = ai->ai_next)
+		match = same_inet(ai->ai_addr, (const struct sockaddr *)&ss);
+	freeaddrinfo(res);
+	return match;
 }
 
 static long ms_left(const struct timespec *deadline)

@@ -7,6 +7,13 @@
 /* A listening socket on addr (backlog 1024). *fd is owned by the caller. */
 int net_listen(const char *addr, int *fd);
 
+/* A socket passed in by systemd: made non-blocking and close-on-exec. */
+int net_prepare_listener(int fd);
+
+/* 1 if listening socket fd is bound to the address addr names (same
+ * family, address and port, or the same unix path), else 0. */
+int net_fd_is_bound_to(int fd, const char *addr);
+
 /* Connect to addr within timeout_ms (each address getaddrinfo returns is
  * tried in turn). Blocks the calling thread: call from a worker. */
 int net_connect(const char *addr, unsigned timeout_ms, int *fd);

@@ -66,6 +66,7 @@ static enum step tls_write(struct conn *c, const char **why)
 	if (n > 0) {
 		c->p2t.off += (size_t)n;
 		c->up += (uint64_t)n;
+		stats_bytes(c->t->stats, (uint64_t)n, 0);
 		if (c->p2t.off == c->p2t.len)
 			c->p2t.off = c->p2t.len = 0;
 		return STEP_MOVED;
@@ -115,6 +116,7 @@ static enum step plain_write(struct conn *c, const char **why)
 	if (n > 0) {
 		c->t2p.off += (size_t)n;
 		c->down += (uint64_t)n;
+		stats_bytes(c->t->stats, 0, (uint64_t)n);
 		if (c->t2p.off == c->t2p.len)
 			c->t2p.off = c->t2p.len = 0;
 		return STEP_MOVED;
@@ -208,6 +210,7 @@ void relay_start(struct engine *e, struct conn *c)
 		e->active->prev = c;
 	e->active = c;
 	e->nactive++;
+	stats_active(c->t->stats, 1);
 	mtls_log(MTLS_LOG_INFO, "conn=%llu tunnel=%s established peer=\"%s\" %s %s after %ld ms",
 		(unsigned long long)c->id, c->t->cfg->name, c->peer, c->version,
 		c->resumed ? "resumed" : "full-handshake", engine_ms_since(&c->start));
@@ -254,6 +257,7 @@ void relay_close(struct engine *e, struct conn *c, const char *reason)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	e->nactive--;
+	stats_active(c->t->stats, -1);
 	if (c->again)
 		e->nagain--;
 	tls_conn_free(c->tls);

@@ -132,6 +132,7 @@ int tls_conn_new(struct tls_side *side, int fd, struct tls_conn **out)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return mtls_err_set(MTLS_ERR_NOMEM, "tls_conn_new");
 	c->side = side;
+	c->reason = STATS_R_OTHER;
 	c->ssl = new_ssl(side, &sess);
 	if (c->ssl != NULL && sess != NULL && wolfSSL_set_session(c->ssl, sess) != WOLFSSL_SUCCESS)
 		mtls_log(MTLS_LOG_DEBUG, "tunnel %s: cached session expired or unusable",
@@ -302,4 +303,9 @@ const char *tls_conn_version(const struct tls_conn *c)
 unsigned tls_conn_signatures(const struct tls_conn *c)
 {
 	return c != NULL ? c->signatures : 0;
+}
+
+enum stats_reason tls_conn_fail_reason(const struct tls_conn *c)
+{
+	return c != NULL && !c->done ? c->reason : STATS_R_OTHER;
 }

@@ -3,6 +3,7 @@
 #ifndef MTLS_AGENT_TLS_EXT_H
 #define MTLS_AGENT_TLS_EXT_H
 
+#include "stats.h"
 #include "tls.h"
 
 /* Call in every thread that ran handshakes, before it exits: frees the
@@ -24,5 +25,10 @@ long long tls_side_cert_expiry(const struct tls_side *side);
 /* Token signatures made for this connection's handshake (0 when resumed,
  * normally 1 for a full handshake). */
 unsigned tls_conn_signatures(const struct tls_conn *c);
+
+/* Why tls_conn_handshake() failed, classified where the cause was seen
+ * (verification, peer rules, the signer's error code, the peer's alert):
+ * STATS_R_OTHER when nothing more specific is known or it did not fail. */
+enum stats_reason tls_conn_fail_reason(const struct tls_conn *c);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <wolfssl/ssl.h>
 
+#include "stats.h"
 #include "tls.h"
 
 #define TLS_PEER_MAX 256 /* tls_conn_peer() line, NUL included */
@@ -91,6 +92,8 @@ struct tls_conn {
 	unsigned ticket_looks; /* reads that looked for a new ticket */
 	int fail_code; /* set by a callback: the handshake's error code */
 	char fail[TLS_DETAIL_MAX]; /* and its detail */
+	enum stats_reason reason; /* why the handshake failed (with fail_code, or
+				   * by tls_handshake_error); STATS_R_OTHER until then */
 	int verify_err; /* first verification error (wolfSSL code), 0 if none */
 	int verify_depth;
 	char verify_subject[128];
@@ -114,6 +117,9 @@ void tls_rules_free(struct tls_rules *r);
 int tls_rules_empty(const struct tls_rules *r);
 void tls_conn_failf(struct tls_conn *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same with a failure reason other than the one code implies. */
+void tls_conn_fail_why(struct tls_conn *c, enum stats_reason why, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* tls_ticket.c */
 int tls_tickets_init(struct tls_tickets *t, unsigned period_s);

@@ -9,24 +9,44 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 
+#include <stdint.h>
+#include <time.h>
+
 #include "mtls/err.h"
+#include "stats.h"
 #include "tls_int.h"
 
+static uint64_t elapsed_us(const struct timespec *t0)
+{
+	struct timespec t1;
+	long long us;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (long long)(t1.tv_sec - t0->tv_sec) * 1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000;
+	return us > 0 ? (uint64_t)us : 0;
+}
+
+/* The signature and its time go to the metrics, failed ones too: a token
+ * that fails slowly is worth seeing. The failure reason comes from the
+ * signer's code (token absent, PIN, other). */
 static int sign_on_token(struct tls_conn *c, enum p11_sig sig, const unsigned char *in,
 	unsigned inlen, unsigned char *out, word32 *outlen)
 {
+	struct timespec t0;
 	size_t olen = *outlen;
 	int rc;
 
 	if (c == NULL)
 		return BAD_FUNC_ARG;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = signer_sign(c->side->signer, c->side->key, sig, in, inlen, out, &olen);
+	stats_signature(rc == 0 && olen <= *outlen, elapsed_us(&t0));
 	if (rc != 0) {
 		tls_conn_failf(c, rc, "token signature failed: %s", mtls_err_detail());
 		return TLS_ERR_SIGNER;
 	}
 	if (olen > *outlen) {
-		tls_conn_failf(c, MTLS_ERR_INTERNAL,
+		tls_conn_fail_why(c, STATS_R_TOKEN_ERROR, MTLS_ERR_INTERNAL,
 			"signature of %zu bytes over the %u-byte buffer", olen, (unsigned)*outlen);
 		return TLS_ERR_SIGNER;
 	}

@@ -21,15 +21,54 @@
 #include "mtls/log.h"
 #include "tls_int.h"
 
+/* What a project error code set by a callback says about the cause: the
+ * callbacks that set one are the token's (tls_sign.c) unless they say. */
+static enum stats_reason reason_of_code(int code)
+{
+	switch (code) {
+	case MTLS_ERR_TOKEN_ABSENT:
+	case MTLS_ERR_NO_TOKEN: return STATS_R_TOKEN_ABSENT;
+	case MTLS_ERR_PIN_SOURCE:
+	case MTLS_ERR_PIN_INCORRECT:
+	case MTLS_ERR_PIN_LOCKED:
+	case MTLS_ERR_LOGIN: return STATS_R_TOKEN_PIN;
+	case MTLS_ERR_MODULE:
+	case MTLS_ERR_NO_OBJECT:
+	case MTLS_ERR_MECHANISM:
+	case MTLS_ERR_KEY:
+	case MTLS_ERR_TOKEN:
+	case MTLS_ERR_BUSY:
+	case MTLS_ERR_SIGNER:
+	case MTLS_ERR_TIMEOUT: return STATS_R_TOKEN_ERROR;
+	default: return STATS_R_OTHER;
+	}
+}
+
+static void __attribute__((format(printf, 4, 0)))
+failv(struct tls_conn *c, enum stats_reason why, int code, const char *fmt, va_list ap)
+{
+	if (c->fail_code != 0)
+		return; /* the first reason is the real one */
+	c->fail_code = code;
+	c->reason = why;
+	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
+}
+
 void tls_conn_failf(struct tls_conn *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->fail_code != 0)
-		return; /* the first reason is the real one */
-	c->fail_code = code;
 	va_start(ap, fmt);
-	vsnprintf(c->fail, sizeof(c->fail), fmt, ap);
+	failv(c, reason_of_code(code), code, fmt, ap);
+	va_end(ap);
+}
+
+void tls_conn_fail_why(struct tls_conn *c, enum stats_reason why, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	failv(c, why, code, fmt, ap);
 	va_end(ap);
 }
 
@@ -383,37 +422,51 @@ void tls_describe_cert(WOLFSSL_X509 *cert, char *out, size_t outlen)
 
 /* The verification callback sees OpenSSL-style X509_V_ERR_* codes for
  * some errors (this wolfSSL is built with OPENSSL_COMPATIBLE_DEFAULTS) and
- * wolfSSL's own negative codes for the rest: both are mapped. */
-static const char *verify_reason(int err)
+ * wolfSSL's own negative codes for the rest: both are mapped, to words
+ * for the log and a reason for the metrics. */
+struct verify_err {
+	int err;
+	enum stats_reason reason;
+	const char *text;
+};
+
+static const struct verify_err verify_errs[] = {
+	{ASN_NO_SIGNER_E, STATS_R_UNKNOWN_CA, "unknown CA"},
+	{X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, STATS_R_UNKNOWN_CA, "unknown CA"},
+	{X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, STATS_R_UNKNOWN_CA, "unknown CA"},
+	{X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, STATS_R_UNKNOWN_CA, "unknown CA"},
+	{X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, STATS_R_UNKNOWN_CA, "unknown CA"},
+	{ASN_AFTER_DATE_E, STATS_R_CERT_EXPIRED, "certificate expired"},
+	{X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD, STATS_R_CERT_EXPIRED, "certificate expired"},
+	{X509_V_ERR_CERT_HAS_EXPIRED, STATS_R_CERT_EXPIRED, "certificate expired"},
+	{ASN_BEFORE_DATE_E, STATS_R_CERT_NOT_YET_VALID, "certificate not yet valid"},
+	{X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD, STATS_R_CERT_NOT_YET_VALID,
+		"certificate not yet valid"},
+	{X509_V_ERR_CERT_NOT_YET_VALID, STATS_R_CERT_NOT_YET_VALID, "certificate not yet valid"},
+	{CRL_CERT_REVOKED, STATS_R_CERT_REVOKED, "certificate revoked"},
+	{X509_V_ERR_CERT_REVOKED, STATS_R_CERT_REVOKED, "certificate revoked"},
+	{CRL_MISSING, STATS_R_OTHER, "no CRL for the certificate's issuer in the CRL file"},
+	{CRL_CERT_DATE_ERR, STATS_R_OTHER, "CRL out of date (next update passed)"},
+	{ASN_SIG_CONFIRM_E, STATS_R_OTHER, "certificate signature invalid"},
+	{X509_V_ERR_CERT_SIGNATURE_FAILURE, STATS_R_OTHER, "certificate signature invalid"},
+	{X509_V_ERR_PATH_LENGTH_EXCEEDED, STATS_R_OTHER, "CA path length exceeded"},
+	{ASN_PATHLEN_INV_E, STATS_R_OTHER, "CA path length exceeded"},
+	{ASN_PATHLEN_SIZE_E, STATS_R_OTHER, "CA path length exceeded"},
+	{DOMAIN_NAME_MISMATCH, STATS_R_NAME_MISMATCH, "server name mismatch"},
+	{IPADDR_MISMATCH, STATS_R_NAME_MISMATCH, "server address mismatch"},
+	{MAX_CHAIN_ERROR, STATS_R_OTHER, "certificate chain too long"},
+	{X509_V_ERR_CERT_CHAIN_TOO_LONG, STATS_R_OTHER, "certificate chain too long"},
+	{NO_PEER_CERT, STATS_R_NO_PEER_CERT, "no client certificate"},
+};
+
+static const struct verify_err *verify_lookup(int err)
 {
-	switch (err) {
-	case ASN_NO_SIGNER_E:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: return "unknown CA";
-	case ASN_AFTER_DATE_E:
-	case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
-	case X509_V_ERR_CERT_HAS_EXPIRED: return "certificate expired";
-	case ASN_BEFORE_DATE_E:
-	case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
-	case X509_V_ERR_CERT_NOT_YET_VALID: return "certificate not yet valid";
-	case CRL_CERT_REVOKED:
-	case X509_V_ERR_CERT_REVOKED: return "certificate revoked";
-	case CRL_MISSING: return "no CRL for the certificate's issuer in the CRL file";
-	case CRL_CERT_DATE_ERR: return "CRL out of date (next update passed)";
-	case ASN_SIG_CONFIRM_E:
-	case X509_V_ERR_CERT_SIGNATURE_FAILURE: return "certificate signature invalid";
-	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
-	case ASN_PATHLEN_INV_E:
-	case ASN_PATHLEN_SIZE_E: return "CA path length exceeded";
-	case DOMAIN_NAME_MISMATCH: return "server name mismatch";
-	case IPADDR_MISMATCH: return "server address mismatch";
-	case MAX_CHAIN_ERROR:
-	case X509_V_ERR_CERT_CHAIN_TOO_LONG: return "certificate chain too long";
-	case NO_PEER_CERT: return "no client certificate";
-	default: return NULL;
-	}
+	size_t i;
+
+	for (i = 0; i < sizeof(verify_errs) / sizeof(verify_errs[0]); i++)
+		if (verify_errs[i].err == err)
+			return &verify_errs[i];
+	return NULL;
 }
 
 static void record_verify_error(struct tls_conn *c, WOLFSSL_X509_STORE_CTX *store, int err)
@@ -437,7 +490,7 @@ static int server_name_ok(struct tls_conn *c, WOLFSSL_X509 *cert)
 
 	decoded_free(d);
 	if (!ok)
-		tls_conn_failf(c, MTLS_ERR_PROTOCOL,
+		tls_conn_fail_why(c, STATS_R_NAME_MISMATCH, MTLS_ERR_PROTOCOL,
 			"server %s mismatch: expected %s, certificate has %s",
 			side->verify_is_ip ? "address" : "name", side->verify_name,
 			c->peer[0] ? c->peer : "no names");
@@ -462,7 +515,8 @@ int tls_verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store)
 	/* The leaf, after its chain, dates and CRL passed: authorization. */
 	cert = wolfSSL_X509_STORE_CTX_get_current_cert(store);
 	if (cert == NULL) {
-		tls_conn_failf(c, MTLS_ERR_PROTOCOL, "peer certificate missing in verification");
+		tls_conn_fail_why(c, STATS_R_NO_PEER_CERT, MTLS_ERR_PROTOCOL,
+			"peer certificate missing in verification");
 		return 0;
 	}
 	tls_describe_cert(cert, c->peer, sizeof(c->peer));
@@ -470,7 +524,8 @@ int tls_verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store)
 		return 0;
 	if ((c->side->is_server || !tls_rules_empty(&c->side->rules)) &&
 		!is_allowed(cert, &c->side->rules)) {
-		tls_conn_failf(c, MTLS_ERR_PROTOCOL, "peer not allowed: %s (no allow rule matches)",
+		tls_conn_fail_why(c, STATS_R_PEER_NOT_ALLOWED, MTLS_ERR_PROTOCOL,
+			"peer not allowed: %s (no allow rule matches)",
 			c->peer[0] ? c->peer : "(certificate without names)");
 		return 0;
 	}
@@ -527,11 +582,42 @@ int tls_peer_alert(struct tls_conn *c, char *buf, size_t len)
 	return 1;
 }
 
+/* A peer's fatal alert as a reason: what the peer found wrong with us
+ * (our certificate expired, our CA unknown to it, we are not allowed). */
+static enum stats_reason alert_reason(int code)
+{
+	switch (code) {
+	case 44: return STATS_R_CERT_REVOKED;
+	case 45: return STATS_R_CERT_EXPIRED;
+	case 48: return STATS_R_UNKNOWN_CA;
+	case 49: return STATS_R_PEER_NOT_ALLOWED;
+	case 70: return STATS_R_PROTOCOL_VERSION;
+	case 116: return STATS_R_NO_PEER_CERT;
+	default: return STATS_R_OTHER;
+	}
+}
+
+/* The peer's fatal alert as the failure, or 0 if it sent none. */
+static int fail_alert(struct tls_conn *c)
+{
+	WOLFSSL_ALERT_HISTORY h;
+	char buf[TLS_DETAIL_MAX];
+
+	if (!tls_peer_alert(c, buf, sizeof(buf)))
+		return 0;
+	memset(&h, 0, sizeof(h));
+	if (wolfSSL_get_alert_history(c->ssl, &h) == WOLFSSL_SUCCESS)
+		c->reason = alert_reason(h.last_rx.code);
+	return mtls_err_set(MTLS_ERR_PROTOCOL, "%s", buf);
+}
+
 static int fail_verify(struct tls_conn *c)
 {
-	const char *why = verify_reason(c->verify_err);
+	const struct verify_err *v = verify_lookup(c->verify_err);
+	const char *why = v != NULL ? v->text : NULL;
 	char num[48];
 
+	c->reason = v != NULL ? v->reason : STATS_R_OTHER;
 	if (why == NULL) {
 		snprintf(num, sizeof(num), "certificate verification failed (wolfSSL %d)",
 			c->verify_err);
@@ -546,19 +632,15 @@ static int fail_verify(struct tls_conn *c)
 		c->verify_depth > 0 ? ", a CA certificate in the chain" : "", c->verify_depth);
 }
 
-int tls_handshake_error(struct tls_conn *c, int werr)
+/* Failures wolfSSL reports by its own code (no callback saw them). */
+static int fail_wolfssl(struct tls_conn *c, int werr)
 {
-	char buf[TLS_DETAIL_MAX], msg[WOLFSSL_MAX_ERROR_SZ];
-	const char *why;
+	char msg[WOLFSSL_MAX_ERROR_SZ];
+	int rc;
 
-	if (c->fail_code != 0)
-		return mtls_err_set(c->fail_code, "%s", c->fail);
-	if (c->verify_err != 0)
-		return fail_verify(c);
-	if ((why = verify_reason(werr)) != NULL)
-		return mtls_err_set(MTLS_ERR_PROTOCOL, "%s", why);
 	switch (werr) {
 	case VERSION_ERROR:
+		c->reason = STATS_R_PROTOCOL_VERSION;
 		return mtls_err_set(MTLS_ERR_PROTOCOL,
 			"protocol version: the peer offered %s, we speak TLS %s%s",
 			wolfSSL_get_version(c->ssl), c->side->vmin == 13 ? "1.3" : "1.2",
@@ -575,15 +657,32 @@ int tls_handshake_error(struct tls_conn *c, int werr)
 			"shared with the peer");
 	case SOCKET_PEER_CLOSED_E:
 	case SOCKET_ERROR_E:
-		if (tls_peer_alert(c, buf, sizeof(buf)))
-			return mtls_err_set(MTLS_ERR_PROTOCOL, "%s", buf);
+		if ((rc = fail_alert(c)) != 0)
+			return rc;
 		return mtls_err_set(MTLS_ERR_IO,
 			"connection closed by the peer during the "
 			"handshake");
 	default: break;
 	}
-	if (tls_peer_alert(c, buf, sizeof(buf)))
-		return mtls_err_set(MTLS_ERR_PROTOCOL, "%s", buf);
+	if ((rc = fail_alert(c)) != 0)
+		return rc;
 	wolfSSL_ERR_error_string_n((unsigned long)werr, msg, sizeof(msg));
 	return mtls_err_set(MTLS_ERR_PROTOCOL, "TLS handshake failed: %s (wolfSSL %d)", msg, werr);
+}
+
+/* c->reason is set with the error (tls_conn_fail_reason reads it). */
+int tls_handshake_error(struct tls_conn *c, int werr)
+{
+	const struct verify_err *v;
+
+	if (c->fail_code != 0)
+		return mtls_err_set(c->fail_code, "%s", c->fail);
+	c->reason = STATS_R_OTHER;
+	if (c->verify_err != 0)
+		return fail_verify(c);
+	if ((v = verify_lookup(werr)) != NULL) {
+		c->reason = v->reason;
+		return mtls_err_set(MTLS_ERR_PROTOCOL, "%s", v->text);
+	}
+	return fail_wolfssl(c, werr);
 }

@@ -40,6 +40,7 @@ int workers_submit(struct engine *e, struct tunnel *t, int fd, uint64_t id)
 		j->fd = fd;
 		j->t = t;
 		clock_gettime(CLOCK_MONOTONIC, &j->accepted);
+		stats_queue(e->qlen, e->in_handshake);
 		pthread_cond_signal(&e->cv);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -68,14 +69,16 @@ static int handshake(struct tls_conn *tls, int fd, const struct job *j)
 	return mtls_err_set(MTLS_ERR_TIMEOUT, "handshake did not finish within %u ms", limit);
 }
 
-/* Both sockets connected and the handshake done, or an error. Client mode:
- * the accepted socket is plaintext and we connect out over TLS; server mode:
- * the accepted socket speaks TLS and we connect to the plaintext target. */
-static int establish(const struct job *j, struct conn *c)
+/* Both sockets connected and the handshake done, or an error and *why it
+ * failed. Client mode: the accepted socket is plaintext and we connect out
+ * over TLS; server mode: the accepted socket speaks TLS and we connect to
+ * the plaintext target. */
+static int establish(const struct job *j, struct conn *c, enum stats_reason *why)
 {
 	const struct cfg_tunnel *tc = j->t->cfg;
 	int rc;
 
+	*why = STATS_R_CONNECT_FAILED;
 	if (tc->mode == TUNNEL_CLIENT) {
 		c->plain_fd = j->fd;
 		rc = net_connect(tc->target, tc->connect_timeout_ms, &c->tls_fd);
@@ -88,7 +91,17 @@ static int establish(const struct job *j, struct conn *c)
 	rc = tls_conn_new(c->sref->side, c->tls_fd, &c->tls);
 	if (rc == 0)
 		rc = handshake(c->tls, c->tls_fd, j);
-	if (rc == 0 && tc->mode == TUNNEL_SERVER)
+	if (rc != 0) {
+		/* Our deadline leaves the TLS layer without a reason of its own (a
+		 * signer that timed out gave one: token_error). */
+		*why = tls_conn_fail_reason(c->tls);
+		if (rc == MTLS_ERR_TIMEOUT && *why == STATS_R_OTHER)
+			*why = STATS_R_HANDSHAKE_TIMEOUT;
+		return rc;
+	}
+	/* Counted here: a server whose target then fails still made it. */
+	stats_handshake(j->t->stats, tls_conn_resumed(c->tls));
+	if (tc->mode == TUNNEL_SERVER)
 		rc = net_connect(tc->target, tc->connect_timeout_ms, &c->plain_fd);
 	return rc;
 }
@@ -96,10 +109,12 @@ static int establish(const struct job *j, struct conn *c)
 static void run_job(struct engine *e, const struct job *j)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	enum stats_reason reason;
 	char why[512];
 	int rc;
 
 	if (c == NULL) {
+		stats_fail(j->t->stats, STATS_FAILED, STATS_R_OTHER);
 		close(j->fd);
 		return;
 	}
@@ -107,8 +122,9 @@ static void run_job(struct engine *e, const struct job *j)
 	c->t = j->t;
 	c->plain_fd = c->tls_fd = -1;
 	c->start = j->accepted;
-	rc = establish(j, c);
+	rc = establish(j, c, &reason);
 	if (rc != 0) {
+		stats_fail(c->t->stats, STATS_FAILED, reason);
 		mtls_log_clean(why, sizeof(why), mtls_err_detail(), sizeof(why));
 		/* The detail names the cause ("certificate expired", "token not
 		 * present", ...); the generic code text would only blur it. */
@@ -128,6 +144,7 @@ static void run_job(struct engine *e, const struct job *j)
 	snprintf(c->peer, sizeof(c->peer), "%s", tls_conn_peer(c->tls));
 	c->resumed = tls_conn_resumed(c->tls);
 	c->version = tls_conn_version(c->tls);
+	stats_conn(c->t->stats, STATS_ESTABLISHED);
 	pthread_mutex_lock(&e->mu);
 	c->next = e->handoff;
 	e->handoff = c;
@@ -153,10 +170,12 @@ static void *worker_main(void *arg)
 		e->qhead = (e->qhead + 1) % e->qcap;
 		e->qlen--;
 		e->in_handshake++;
+		stats_queue(e->qlen, e->in_handshake);
 		pthread_mutex_unlock(&e->mu);
 		run_job(e, &j);
 		pthread_mutex_lock(&e->mu);
 		e->in_handshake--;
+		stats_queue(e->qlen, e->in_handshake);
 		pthread_mutex_unlock(&e->mu);
 	}
 }

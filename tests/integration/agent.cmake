@@ -25,3 +25,5 @@ mtls_integration_test(NAME agent_sighup_presents_the_new_certificate_and_keeps_t
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_sighup.sh TIMEOUT 120)
 mtls_integration_test(NAME agent_presents_the_certificate_stored_on_the_token
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_cert_token.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_metrics_count_what_happened_and_scrapes_never_sign
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_metrics.sh TIMEOUT 180)
