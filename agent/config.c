@@ -74,6 +74,8 @@ const struct cfg_opt cfg_opts[CFG_NOPT] = {
 		"err, warning, notice, info, debug or 0 to 7", "LEVEL"},
 	[OPT_ALLOW_PIN_VALUE] = {"allow-pin-value", AG, CFG_F_FILE_ONLY, set_bool,
 		A(allow_pin_value), 0, 0, 0, "yes or no", "yes|no"},
+	[OPT_DRAIN_TIMEOUT] = {"drain-timeout", AG, 0, set_duration, A(drain_timeout_ms), 0, 0,
+		HOUR_MS, "0 (cut at once) or a duration up to 1h " DURATION, "DURATION"},
 	[OPT_MODE] = {"mode", TU, CFG_F_FILE_ONLY, set_mode, T(mode), 0, 0, 0, "client or server",
 		"client|server"},
 	[OPT_LISTEN] = {"listen", TU, 0, set_addr, T(listen), 0, 0, 0,
@@ -531,6 +533,7 @@ int cfg_agent_new(const char *source, struct cfg_agent **out)
 		return nomem();
 	cfg->handshake_workers = 4;
 	cfg->handshake_queue = 64;
+	cfg->drain_timeout_ms = 10000;
 	cfg->log_level = MTLS_LOG_NOTICE;
 	cfg->source = dup_str(source);
 	if (cfg->source == NULL) {

@@ -63,6 +63,7 @@ struct cfg_agent {
 	int signer_in_process; /* default 0: separate signer process */
 	unsigned handshake_workers; /* default 4 */
 	unsigned handshake_queue; /* pending handshakes before refusing; default 64 */
+	unsigned drain_timeout_ms; /* SIGTERM: wait this long for tunnels to end; default 10000 */
 	char *metrics_listen; /* "127.0.0.1:9100" or "unix:/path"; NULL = off */
 	int log_level; /* 0..7, default 5 (notice) */
 	struct cfg_tunnel *tunnels[CFG_MAX_TUNNELS];
