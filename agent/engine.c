@@ -17,6 +17,7 @@
 #include "mtls/err.h"
 #include "mtls/log.h"
 #include "net.h"
+#include "sd.h"
 #include "tls_ext.h"
 
 #define EVENTS_MAX 128
@@ -32,29 +33,7 @@ static int ep_add(struct engine *e, int fd, struct ep_ref *ref, enum ep_kind kin
 	return 0;
 }
 
-/* One signer for all tunnels; tunnels naming the same key share an index. */
-static int start_signer(struct engine *e)
-{
-	const char *uris[CFG_MAX_TUNNELS];
-	struct signer_config sc = {0};
-	size_t i, j, n = 0;
-
-	for (i = 0; i < e->ntunnels; i++) {
-		for (j = 0; j < n && strcmp(uris[j], e->cfg->tunnels[i]->key_uri) != 0; j++)
-			;
-		if (j == n)
-			uris[n++] = e->cfg->tunnels[i]->key_uri;
-		e->tunnels[i].key = (unsigned)j;
-	}
-	sc.key_uris = uris;
-	sc.nkeys = e->nkeys = n;
-	sc.p11.pin_file = e->cfg->pin_file;
-	sc.p11.pin_credential = e->cfg->pin_credential;
-	sc.p11.allow_pin_value = e->cfg->allow_pin_value;
-	if (e->cfg->signer_in_process)
-		return signer_new_local(&sc, &e->signer);
-	return signer_new_process(&sc, NULL, &e->signer);
-}
+/* ---- references (all counted under e->mu) ---- */
 
 struct side_ref *engine_side_get(struct engine *e, struct tunnel *t)
 {
@@ -82,6 +61,167 @@ void engine_side_put(struct engine *e, struct side_ref *r)
 	}
 }
 
+/* An unused signer is freed by the loop once the health probe no longer
+ * asks it (free_dead_signers). */
+static void signer_ref_put(struct engine *e, struct signer_ref *sg)
+{
+	if (sg == NULL)
+		return;
+	pthread_mutex_lock(&e->mu);
+	if (--sg->refs == 0) {
+		sg->next = e->sg_dead;
+		e->sg_dead = sg;
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void free_dead_signers(struct engine *e, int all)
+{
+	struct signer_ref **pp, *sg;
+
+	pthread_mutex_lock(&e->mu);
+	pp = &e->sg_dead;
+	while ((sg = *pp) != NULL) {
+		if (!all && health_uses(e->health, sg->signer)) {
+			pp = &sg->next;
+			continue;
+		}
+		*pp = sg->next;
+		pthread_mutex_unlock(&e->mu);
+		signer_free(sg->signer);
+		free(sg->what);
+		free(sg);
+		pthread_mutex_lock(&e->mu);
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void gen_put(struct engine *e, struct gen *g)
+{
+	size_t left;
+
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&e->mu);
+	left = --g->refs;
+	pthread_mutex_unlock(&e->mu);
+	if (left == 0) {
+		signer_ref_put(e, g->sg);
+		cfg_free(g->cfg);
+		free(g);
+	}
+}
+
+static void tunnel_release(struct engine *e, struct tunnel *t, int unlist)
+{
+	int last;
+
+	pthread_mutex_lock(&e->mu);
+	if (unlist)
+		t->listed = 0;
+	else
+		t->users--;
+	last = !t->listed && t->users == 0;
+	pthread_mutex_unlock(&e->mu);
+	if (!last)
+		return;
+	if (t->listen_fd >= 0)
+		close(t->listen_fd);
+	engine_side_put(e, t->cur);
+	gen_put(e, t->gen);
+	free(t);
+}
+
+void engine_tunnel_put(struct engine *e, struct tunnel *t)
+{
+	tunnel_release(e, t, 0);
+}
+
+/* ---- building a configuration's tunnels ---- */
+
+/* The distinct key URIs of cfg in order (tunnels naming the same key share
+ * an index, written to idx[]), and a text naming them and the PIN source:
+ * a reload whose text is the same keeps the running signer. */
+static char *key_list(const struct cfg_agent *cfg, const char **uris, size_t *n, unsigned *idx)
+{
+	size_t i, j, len = 64;
+	char *what;
+
+	*n = 0;
+	for (i = 0; i < cfg->ntunnels; i++) {
+		for (j = 0; j < *n && strcmp(uris[j], cfg->tunnels[i]->key_uri) != 0; j++)
+			;
+		if (j == *n) {
+			uris[(*n)++] = cfg->tunnels[i]->key_uri;
+			len += strlen(cfg->tunnels[i]->key_uri) + 1;
+		}
+		idx[i] = (unsigned)j;
+	}
+	len += (cfg->pin_file ? strlen(cfg->pin_file) : 0) +
+		(cfg->pin_credential ? strlen(cfg->pin_credential) : 0);
+	if ((what = malloc(len)) == NULL)
+		return NULL;
+	snprintf(what, len, "%s\n%s\n%d%d\n", cfg->pin_file ? cfg->pin_file : "",
+		cfg->pin_credential ? cfg->pin_credential : "", cfg->allow_pin_value,
+		cfg->signer_in_process);
+	for (j = 0; j < *n; j++) {
+		strcat(what, uris[j]);
+		strcat(what, "\n");
+	}
+	return what;
+}
+
+/* A generation for cfg (taken over, freed on failure): the running signer
+ * if cfg names the same keys and PIN source as the current one, else a new
+ * signer for its keys. */
+static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen **out)
+{
+	const char *uris[CFG_MAX_TUNNELS];
+	unsigned idx[CFG_MAX_TUNNELS];
+	struct signer_config sc = {0};
+	struct gen *g = calloc(1, sizeof(*g));
+	struct signer_ref *sg = NULL;
+	size_t n;
+	char *what = NULL;
+	int rc = MTLS_ERR_NOMEM;
+
+	if (g == NULL || (what = key_list(cfg, uris, &n, idx)) == NULL)
+		goto fail;
+	if (e->gen != NULL && strcmp(e->gen->sg->what, what) == 0) {
+		free(what);
+		pthread_mutex_lock(&e->mu);
+		e->gen->sg->refs++;
+		pthread_mutex_unlock(&e->mu);
+		g->sg = e->gen->sg;
+	} else {
+		if ((sg = calloc(1, sizeof(*sg))) == NULL)
+			goto fail;
+		sc.key_uris = uris;
+		sc.nkeys = n;
+		sc.p11.pin_file = cfg->pin_file;
+		sc.p11.pin_credential = cfg->pin_credential;
+		sc.p11.allow_pin_value = cfg->allow_pin_value;
+		rc = cfg->signer_in_process ? signer_new_local(&sc, &sg->signer)
+					    : signer_new_process(&sc, NULL, &sg->signer);
+		if (rc != 0)
+			goto fail;
+		sg->nkeys = n;
+		sg->what = what;
+		sg->refs = 1;
+		g->sg = sg;
+	}
+	g->cfg = cfg;
+	g->refs = 1;
+	*out = g;
+	return 0;
+fail:
+	free(sg);
+	free(what);
+	free(g);
+	cfg_free(cfg);
+	return rc;
+}
+
 /* A new reference-counted side for tunnel t, from the files its
  * configuration names now. */
 static int side_build(struct engine *e, struct tunnel *t, struct side_ref **out)
@@ -91,7 +231,7 @@ static int side_build(struct engine *e, struct tunnel *t, struct side_ref **out)
 
 	if (r == NULL)
 		return MTLS_ERR_NOMEM;
-	rc = tls_side_new(t->cfg, e->signer, t->key, &r->side);
+	rc = tls_side_new(t->cfg, t->gen->sg->signer, t->key, &r->side);
 	if (rc != 0) {
 		free(r);
 		return rc;
@@ -102,24 +242,135 @@ static int side_build(struct engine *e, struct tunnel *t, struct side_ref **out)
 	return 0;
 }
 
-static int setup_tunnel(struct engine *e, struct tunnel *t, const struct cfg_tunnel *tc)
+/* The listening socket for tc: one of old[] on the same address (a reload
+ * keeps it, so no connection is refused meanwhile), else one systemd
+ * passed, else a new one. *from: the old tunnel it came from, or NULL. */
+static int take_listener(const struct cfg_tunnel *tc, struct tunnel **old, size_t nold,
+	struct tunnel **from, int *fd, int *activated)
 {
-	char why[512];
-	int rc;
+	size_t i;
 
-	t->cfg = tc;
-	t->engine = e;
-	t->stats = stats_tunnel(tc->name, tc->mode == TUNNEL_SERVER, t->key);
-	rc = side_build(e, t, &t->cur);
-	if (rc == 0)
-		rc = net_listen(tc->listen, &t->listen_fd);
-	if (rc != 0) {
-		snprintf(why, sizeof(why), "%s", mtls_err_detail());
-		return mtls_err_set(rc, "tunnel %s: %s", tc->name, why);
+	*from = NULL;
+	*activated = 0;
+	for (i = 0; i < nold; i++)
+		if (old[i]->listen_fd >= 0 && strcmp(old[i]->cfg->listen, tc->listen) == 0) {
+			*from = old[i];
+			*fd = old[i]->listen_fd;
+			return 0;
+		}
+	if ((*fd = sd_activation_take(tc->name, tc->listen)) >= 0) {
+		*activated = 1;
+		return 0;
 	}
-	mtls_log(MTLS_LOG_NOTICE, "tunnel %s: %s mode, listening on %s, target %s", tc->name,
-		tc->mode == TUNNEL_CLIENT ? "client" : "server", tc->listen, tc->target);
-	return ep_add(e, t->listen_fd, &t->ref, EP_LISTENER, t);
+	return net_listen(tc->listen, fd);
+}
+
+/* The tunnels of generation g, listening (sockets of old[] on the same
+ * address are shared, not taken yet). All or nothing: on failure nothing
+ * is left open and the error names the tunnel. */
+static int tunnels_build(struct engine *e, struct gen *g, struct tunnel **old, size_t nold,
+	struct tunnel ***out, struct tunnel ***from)
+{
+	const char *uris[CFG_MAX_TUNNELS];
+	unsigned idx[CFG_MAX_TUNNELS];
+	struct tunnel **ts = calloc(g->cfg->ntunnels + 1, sizeof(*ts));
+	struct tunnel **src = calloc(g->cfg->ntunnels + 1, sizeof(*src));
+	const struct cfg_tunnel *tc;
+	char why[512], *what;
+	size_t i, n;
+	int rc = 0, activated;
+
+	what = key_list(g->cfg, uris, &n, idx);
+	if (ts == NULL || src == NULL || what == NULL)
+		rc = MTLS_ERR_NOMEM;
+	free(what);
+	for (i = 0; rc == 0 && i < g->cfg->ntunnels; i++) {
+		tc = g->cfg->tunnels[i];
+		if ((ts[i] = calloc(1, sizeof(*ts[i]))) == NULL) {
+			rc = MTLS_ERR_NOMEM;
+			break;
+		}
+		ts[i]->cfg = tc;
+		ts[i]->gen = g; /* a reference per tunnel */
+		pthread_mutex_lock(&e->mu);
+		g->refs++;
+		pthread_mutex_unlock(&e->mu);
+		ts[i]->engine = e;
+		ts[i]->key = idx[i];
+		ts[i]->listen_fd = -1;
+		ts[i]->listed = 1;
+		ts[i]->stats = stats_tunnel(tc->name, tc->mode == TUNNEL_SERVER, idx[i]);
+		rc = side_build(e, ts[i], &ts[i]->cur);
+		if (rc == 0)
+			rc = take_listener(tc, old, nold, &src[i], &ts[i]->listen_fd, &activated);
+		if (rc != 0) {
+			/* tls.c's messages name the tunnel already */
+			snprintf(why, sizeof(why), "%s", mtls_err_detail());
+			if (strncmp(why, "tunnel ", 7) == 0)
+				mtls_err_set(rc, "%s", why);
+			else
+				mtls_err_set(rc, "tunnel %s: %s", tc->name, why);
+		}
+		if (rc == 0)
+			mtls_log(MTLS_LOG_NOTICE,
+				"tunnel %s: %s mode, listening on %s%s, target %s", tc->name,
+				tc->mode == TUNNEL_CLIENT ? "client" : "server", tc->listen,
+				src[i]              ? " (kept)"
+					: activated ? " (socket from systemd)"
+						    : "",
+				tc->target);
+	}
+	if (rc != 0) {
+		for (i = 0; ts != NULL && i < g->cfg->ntunnels && ts[i] != NULL; i++) {
+			if (ts[i]->listen_fd >= 0 && src[i] == NULL)
+				close(ts[i]->listen_fd);
+			engine_side_put(e, ts[i]->cur);
+			gen_put(e, g);
+			free(ts[i]);
+		}
+		free(ts);
+		free(src);
+		return rc;
+	}
+	*out = ts;
+	*from = src;
+	return 0;
+}
+
+/* Put the new tunnels in service and retire the old ones: listeners taken
+ * over are re-pointed, the others closed; retired tunnels live on while
+ * connections made on them remain. */
+static void tunnels_switch(struct engine *e, struct tunnel **ts, struct tunnel **src, size_t n)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct tunnel **old = e->tunnels;
+	size_t i, nold = e->ntunnels;
+
+	for (i = 0; i < n; i++) {
+		ts[i]->ref.kind = EP_LISTENER;
+		ts[i]->ref.ptr = ts[i];
+		ev.data.ptr = &ts[i]->ref;
+		if (src[i] != NULL) {
+			src[i]->listen_fd = -1; /* now ts[i]'s */
+			(void)epoll_ctl(e->epfd, EPOLL_CTL_MOD, ts[i]->listen_fd, &ev);
+		} else if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, ts[i]->listen_fd, &ev) != 0) {
+			mtls_log(MTLS_LOG_ERR, "tunnel %s: epoll_ctl: %s", ts[i]->cfg->name,
+				strerror(errno));
+		}
+	}
+	e->tunnels = ts;
+	e->ntunnels = n;
+	for (i = 0; i < nold; i++) {
+		if (old[i]->listen_fd >= 0) {
+			mtls_log(MTLS_LOG_NOTICE, "tunnel %s: no longer listening on %s",
+				old[i]->cfg->name, old[i]->cfg->listen);
+			close(old[i]->listen_fd);
+			old[i]->listen_fd = -1;
+		}
+		tunnel_release(e, old[i], 1);
+	}
+	free(old);
+	free(src);
 }
 
 static int setup_loop(struct engine *e)
@@ -146,48 +397,49 @@ static int setup_loop(struct engine *e)
 /* Token health (never signs) and, if configured, the metrics endpoint. */
 static int start_observers(struct engine *e)
 {
-	int rc = health_start(e->signer, e->nkeys, &e->health);
+	int rc = health_start(e->gen->sg->signer, e->gen->sg->nkeys, &e->health);
 
 	stats_loop_beat(); /* the loop counts as alive from here on */
-	if (rc == 0 && e->cfg->metrics_listen != NULL)
-		rc = metrics_start(e->cfg->metrics_listen, e->health, &e->metrics);
+	if (rc == 0 && e->gen->cfg->metrics_listen != NULL)
+		rc = metrics_start(e->gen->cfg->metrics_listen, e->health, &e->metrics);
 	return rc;
 }
 
-int engine_new(const struct cfg_agent *cfg, struct engine **out)
+int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **out)
 {
 	struct engine *e = calloc(1, sizeof(*e));
-	size_t i;
+	struct tunnel **ts = NULL, **src = NULL;
 	int rc;
 
 	*out = NULL;
-	if (e == NULL)
+	if (e == NULL || (reload_path != NULL && (e->reload_path = strdup(reload_path)) == NULL)) {
+		free(e);
+		cfg_free(cfg);
 		return MTLS_ERR_NOMEM;
-	e->cfg = cfg;
+	}
 	e->epfd = e->wakefd = e->sigfd = -1;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
-	e->ntunnels = cfg->ntunnels;
-	e->tunnels = calloc(cfg->ntunnels ? cfg->ntunnels : 1, sizeof(*e->tunnels));
-	if (e->tunnels == NULL) {
-		free(e);
-		return MTLS_ERR_NOMEM;
-	}
-	for (i = 0; i < e->ntunnels; i++)
-		e->tunnels[i].listen_fd = -1;
+	sd_activation_init();
 	rc = setup_loop(e);
 	if (rc == 0)
-		rc = start_signer(e);
+		rc = gen_new(e, cfg, &e->gen);
+	else
+		cfg_free(cfg);
 	if (rc == 0)
 		rc = start_observers(e);
-	for (i = 0; rc == 0 && i < e->ntunnels; i++)
-		rc = setup_tunnel(e, &e->tunnels[i], cfg->tunnels[i]);
+	if (rc == 0)
+		rc = tunnels_build(e, e->gen, NULL, 0, &ts, &src);
+	if (rc == 0)
+		tunnels_switch(e, ts, src, e->gen->cfg->ntunnels);
 	if (rc == 0)
 		rc = workers_start(e);
+	sd_activation_close_unused();
 	if (rc != 0) {
 		engine_free(e);
 		return rc;
 	}
+	e->watchdog_ms = sd_watchdog_ms();
 	*out = e;
 	return 0;
 }
@@ -195,8 +447,7 @@ int engine_new(const struct cfg_agent *cfg, struct engine **out)
 static void accept_on(struct engine *e, struct tunnel *t)
 {
 	enum stats_reason why;
-	size_t busy;
-	int i, fd, rc;
+	int i, fd, rc, full;
 
 	for (i = 0; i < 64 && !e->stopping; i++) {
 		fd = accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -207,14 +458,18 @@ static void accept_on(struct engine *e, struct tunnel *t)
 		e->next_id++;
 		stats_conn(t->stats, STATS_ACCEPTED);
 		pthread_mutex_lock(&e->mu);
-		busy = e->nactive + e->qlen + e->in_handshake;
+		full = t->users >= t->cfg->max_connections;
+		if (!full)
+			t->users++; /* the job's reference */
 		pthread_mutex_unlock(&e->mu);
 		why = STATS_R_CONNECTION_LIMIT;
-		if (busy >= t->cfg->max_connections)
+		if (full) {
 			rc = mtls_err_set(MTLS_ERR_BUSY, "connection limit of %u reached",
 				t->cfg->max_connections);
-		else if ((rc = workers_submit(e, t, fd, e->next_id)) != 0)
+		} else if ((rc = workers_submit(e, t, fd, e->next_id)) != 0) {
 			why = STATS_R_QUEUE_FULL;
+			engine_tunnel_put(e, t);
+		}
 		if (rc != 0) {
 			stats_fail(t->stats, STATS_REFUSED, why);
 			mtls_log(MTLS_LOG_WARNING, "conn=%llu tunnel=%s refused: %s",
@@ -247,49 +502,114 @@ static void stop_listening(struct engine *e)
 	size_t i;
 
 	for (i = 0; i < e->ntunnels; i++)
-		if (e->tunnels[i].listen_fd >= 0) {
-			close(e->tunnels[i].listen_fd);
-			e->tunnels[i].listen_fd = -1;
+		if (e->tunnels[i]->listen_fd >= 0) {
+			close(e->tunnels[i]->listen_fd);
+			e->tunnels[i]->listen_fd = -1;
 		}
 }
 
-/* SIGHUP: certificate, chain, trust anchors and CRL are read again; new
- * handshakes use them, established tunnels keep theirs. A file that does
- * not load keeps the old side in service. */
-static void reload_tunnel(struct engine *e, struct tunnel *t)
-{
-	struct side_ref *r, *old;
-	char why[512];
+static void tell_systemd(struct engine *e, const struct health_status *h);
 
-	if (side_build(e, t, &r) != 0) {
+/* The agent-wide settings a reload cannot change in a running process. */
+static void note_restart_only(const struct cfg_agent *a, const struct cfg_agent *b)
+{
+	const char *what = NULL;
+
+	if (a->handshake_workers != b->handshake_workers)
+		what = "handshake-workers";
+	else if (a->handshake_queue != b->handshake_queue)
+		what = "handshake-queue";
+	else if ((a->metrics_listen == NULL) != (b->metrics_listen == NULL) ||
+		(a->metrics_listen && strcmp(a->metrics_listen, b->metrics_listen) != 0))
+		what = "metrics-listen";
+	if (what != NULL)
+		mtls_log(MTLS_LOG_WARNING, "SIGHUP: %s changed: it takes effect at the next start",
+			what);
+}
+
+/* SIGHUP. With a config file: read it again and put what it says in
+ * service (tunnels added, removed or changed; other keys open a new
+ * signer); a file with a mistake keeps the running configuration. From the
+ * command line: certificate, chain, trust anchors and CRL are read again.
+ * Either way established tunnels keep what they were made with, and a
+ * listener on an unchanged address stays open throughout. */
+static void reload(struct engine *e)
+{
+	struct cfg_agent *cfg = NULL;
+	struct tunnel **ts, **src;
+	struct health_status h;
+	struct gen *g;
+	char why[512];
+	int rc = 0;
+
+	sd_reloading();
+	if (e->reload_path != NULL) {
+		rc = cfg_load_file(e->reload_path, &cfg);
+		if (rc == 0)
+			rc = cfg_check(cfg);
+		if (rc == 0)
+			rc = gen_new(e, cfg, &g); /* frees cfg on failure */
+		else
+			cfg_free(cfg);
+	} else {
+		g = e->gen;
+		pthread_mutex_lock(&e->mu);
+		g->refs++;
+		pthread_mutex_unlock(&e->mu);
+	}
+	if (rc == 0) {
+		rc = tunnels_build(e, g, e->tunnels, e->ntunnels, &ts, &src);
+		if (rc != 0) {
+			snprintf(why, sizeof(why), "%s", mtls_err_detail());
+			gen_put(e, g);
+			mtls_err_set(rc, "%s", why);
+		}
+	}
+	if (rc != 0) {
 		mtls_log_clean(why, sizeof(why), mtls_err_detail(), sizeof(why));
-		mtls_log(MTLS_LOG_ERR, "SIGHUP: tunnel %s keeps its old certificates: %s",
-			t->cfg->name, why);
+		mtls_log(MTLS_LOG_ERR, "SIGHUP: %s; keeping the running configuration", why);
+		sd_ready(e->status);
 		return;
 	}
-	pthread_mutex_lock(&e->mu);
-	old = t->cur;
-	t->cur = r;
-	pthread_mutex_unlock(&e->mu);
-	engine_side_put(e, old); /* freed when its last connection closes */
-	mtls_log(MTLS_LOG_NOTICE, "SIGHUP: tunnel %s reloaded its certificate and trust files",
-		t->cfg->name);
+	if (g != e->gen) {
+		note_restart_only(e->gen->cfg, g->cfg);
+		mtls_log_set_level(g->cfg->log_level);
+		if (g->sg != e->gen->sg) {
+			health_set_signer(e->health, g->sg->signer, g->sg->nkeys);
+			mtls_log(MTLS_LOG_NOTICE, "SIGHUP: keys changed: a new signer serves them");
+		}
+	}
+	tunnels_switch(e, ts, src, g->cfg->ntunnels);
+	gen_put(e, e->gen);
+	e->gen = g;
+	if (e->reload_path != NULL)
+		mtls_log(MTLS_LOG_NOTICE, "SIGHUP: %s reloaded: %zu tunnels", e->reload_path,
+			e->ntunnels);
+	else
+		mtls_log(MTLS_LOG_NOTICE,
+			"SIGHUP: certificates and trust files reloaded for %zu tunnels",
+			e->ntunnels);
+	e->status[0] = '\0'; /* READY=1 again, with a fresh status */
+	health_get(e->health, &h);
+	tell_systemd(e, &h);
 }
 
 static void on_signal(struct engine *e)
 {
 	struct signalfd_siginfo si;
-	size_t i;
+	char status[64];
 
 	while (read(e->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			for (i = 0; i < e->ntunnels; i++)
-				reload_tunnel(e, &e->tunnels[i]);
+			e->reload_pending = 1; /* after this batch: its events may name tunnels */
 			continue;
 		}
-		if (!e->stopping)
+		if (!e->stopping) {
 			mtls_log(MTLS_LOG_NOTICE, "%s: no new connections; draining %zu tunnels",
 				si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT", e->nactive);
+			snprintf(status, sizeof(status), "draining %zu tunnels", e->nactive);
+			sd_stopping(status);
+		}
 		e->stopping = 1;
 		stop_listening(e);
 	}
@@ -308,33 +628,98 @@ static void dispatch(struct engine *e, struct epoll_event *ev)
 	}
 }
 
+/* STATUS= when it changes (READY=1 with the first, and after a reload). */
+static void tell_systemd(struct engine *e, const struct health_status *h)
+{
+	char status[sizeof(e->status)];
+	int first = e->status[0] == '\0';
+
+	snprintf(status, sizeof(status), "%zu tunnel%s, %zu connection%s; %s", e->ntunnels,
+		e->ntunnels == 1 ? "" : "s", e->nactive, e->nactive == 1 ? "" : "s", h->summary);
+	if (!first && strcmp(status, e->status) == 0)
+		return;
+	memcpy(e->status, status, sizeof(status));
+	if (first)
+		sd_ready(status);
+	else
+		sd_status(status);
+}
+
+/* The watchdog is fed while the loop turns and the token path answers:
+ * the health probe must have had an answer from the signer lately. A
+ * token that is absent still answers (a restart cannot bring it back and
+ * would cut the established tunnels); a signer stuck in the module does
+ * not, and then systemd's restart is the cure. */
+static void feed_watchdog(struct engine *e, const struct health_status *h)
+{
+	long long age = stats_now_ms() - h->last_probe_ms;
+	long long limit = (long long)e->watchdog_ms / 2;
+
+	if (e->watchdog_ms == 0 || engine_ms_since(&e->last_ping) < (long)(e->watchdog_ms / 2))
+		return;
+	if (limit < 2500)
+		limit = 2500;
+	if (h->last_probe_ms == 0 || age > limit) {
+		if (!e->watchdog_held)
+			mtls_log(MTLS_LOG_ERR,
+				"watchdog: not fed: the token has not answered a state probe "
+				"for %lld ms",
+				age);
+		e->watchdog_held = 1;
+		return;
+	}
+	if (e->watchdog_held)
+		mtls_log(MTLS_LOG_NOTICE, "watchdog: the token answers again");
+	e->watchdog_held = 0;
+	sd_watchdog_ping();
+	clock_gettime(CLOCK_MONOTONIC, &e->last_ping);
+}
+
 int engine_run(struct engine *e)
 {
 	struct epoll_event ev[EVENTS_MAX];
 	struct timespec tick, drain = {0, 0};
-	int n, i;
+	struct health_status h;
+	int n, i, wait_ms = 1000;
 
+	if (e->watchdog_ms != 0 && e->watchdog_ms / 4 < 1000)
+		wait_ms = e->watchdog_ms / 4 ? (int)(e->watchdog_ms / 4) : 1;
+	health_get(e->health, &h);
+	tell_systemd(e, &h);
+	feed_watchdog(e, &h);
 	clock_gettime(CLOCK_MONOTONIC, &tick);
 	for (;;) {
 		stats_loop_beat(); /* /healthz: the loop turns */
-		n = epoll_wait(e->epfd, ev, EVENTS_MAX, e->nagain ? 0 : 1000);
+		n = epoll_wait(e->epfd, ev, EVENTS_MAX, e->nagain ? 0 : wait_ms);
 		if (n < 0 && errno != EINTR)
 			return mtls_err_set(MTLS_ERR_IO, "epoll_wait: %s", strerror(errno));
 		for (i = 0; i < n; i++)
 			dispatch(e, &ev[i]);
 		relay_after_batch(e);
+		if (e->reload_pending && !e->stopping)
+			reload(e);
+		e->reload_pending = 0;
+		if (e->watchdog_ms != 0) {
+			health_get(e->health, &h);
+			feed_watchdog(e, &h);
+		}
 		if (engine_ms_since(&tick) >= 1000) {
 			relay_check_idle(e);
 			for (i = 0; i < (int)e->ntunnels; i++)
-				(void)tls_side_refresh_crl(e->tunnels[i].cur->side);
+				(void)tls_side_refresh_crl(e->tunnels[i]->cur->side);
 			relay_after_batch(e);
+			free_dead_signers(e, 0);
+			health_get(e->health, &h);
+			if (!e->stopping)
+				tell_systemd(e, &h);
 			clock_gettime(CLOCK_MONOTONIC, &tick);
 		}
 		if (!e->stopping)
 			continue;
 		if (drain.tv_sec == 0 && drain.tv_nsec == 0)
 			clock_gettime(CLOCK_MONOTONIC, &drain);
-		if (e->nactive == 0 || engine_ms_since(&drain) > DRAIN_MS)
+		if (e->nactive == 0 ||
+			engine_ms_since(&drain) >= (long)e->gen->cfg->drain_timeout_ms)
 			break;
 	}
 	mtls_log(MTLS_LOG_NOTICE, "stopped; %zu tunnels cut at the end of the drain", e->nactive);
@@ -357,9 +742,10 @@ void engine_free(struct engine *e)
 	relay_after_batch(e);
 	stop_listening(e);
 	for (i = 0; i < e->ntunnels; i++)
-		engine_side_put(e, e->tunnels[i].cur);
+		tunnel_release(e, e->tunnels[i], 1);
 	free(e->tunnels);
-	signer_free(e->signer);
+	gen_put(e, e->gen);
+	free_dead_signers(e, 1);
 	if (e->epfd >= 0)
 		close(e->epfd);
 	if (e->wakefd >= 0)
@@ -368,5 +754,6 @@ void engine_free(struct engine *e)
 		close(e->sigfd);
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
+	free(e->reload_path);
 	free(e);
 }

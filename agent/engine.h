@@ -10,11 +10,15 @@
 struct engine;
 
 /* Start the signer with every tunnel's key, build each tunnel's TLS side
- * and listener. cfg must outlive the engine. */
-int engine_new(const struct cfg_agent *cfg, struct engine **out);
+ * and listener (or take the socket systemd passed for it). The engine
+ * takes cfg over (freed even on failure). reload_path: the config file to
+ * read again on SIGHUP; NULL (command line): SIGHUP reloads certificates
+ * and trust files only. */
+int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **out);
 
 /* Serve until SIGTERM or SIGINT, then stop accepting and let established
- * tunnels finish (at most the drain time) before returning 0. */
+ * tunnels finish (at most drain-timeout) before returning 0. Tells systemd
+ * READY/RELOADING/STOPPING/STATUS and feeds its watchdog when asked to. */
 int engine_run(struct engine *e);
 
 /* Close everything; NULL is a no-op. */

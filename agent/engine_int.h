@@ -17,7 +17,6 @@
 #include "tls.h"
 
 #define RELAY_BUF 16384
-#define DRAIN_MS 10000
 
 enum ep_kind {
 	EP_LISTENER = 1,
@@ -42,14 +41,39 @@ struct side_ref {
 	size_t refs;
 };
 
+/* A signer opened for a list of keys. A reload that names the same keys
+ * and PIN source keeps it; one that names others opens a new one, and the
+ * old one lives until its last tunnel is gone. Counted under mu. */
+struct signer_ref {
+	struct signer *signer;
+	size_t nkeys;
+	char *what; /* the key URIs and PIN settings it was opened with */
+	size_t refs;
+	struct signer_ref *next; /* on e->sg_dead, waiting for health to let go */
+};
+
+/* One loaded configuration: tunnels made from it point into cfg, so it
+ * lives until the last of them is gone. Counted under mu. */
+struct gen {
+	struct cfg_agent *cfg; /* owned */
+	struct signer_ref *sg;
+	size_t refs;
+};
+
+/* A tunnel lives while it is in the engine's list (listed) or any job or
+ * connection made on it remains (users, counted under mu; also what
+ * max-connections limits). */
 struct tunnel {
-	const struct cfg_tunnel *cfg;
+	const struct cfg_tunnel *cfg; /* in gen->cfg */
+	struct gen *gen;
 	struct engine *engine;
 	struct side_ref *cur; /* for new handshakes; the tunnel holds one reference */
 	unsigned key; /* index in the signer */
 	struct stats_tunnel *stats; /* counters, kept by name for the process's life */
 	int listen_fd;
 	struct ep_ref ref;
+	size_t users; /* queued jobs, handshakes and established connections */
+	int listed;
 };
 
 struct buf {
@@ -88,16 +112,19 @@ struct job {
 };
 
 struct engine {
-	const struct cfg_agent *cfg;
-	struct signer *signer;
-	size_t nkeys; /* distinct keys in the signer */
+	struct gen *gen; /* the configuration in force (the engine holds a reference) */
+	char *reload_path; /* config file read again on SIGHUP; NULL: command line */
 	struct health *health; /* token probe, never signs */
 	struct metrics *metrics; /* NULL without metrics-listen */
-	struct tunnel *tunnels;
+	struct tunnel **tunnels; /* listed tunnels */
 	size_t ntunnels;
 	int epfd, wakefd, sigfd;
 	struct ep_ref wake_ref, sig_ref;
-	int stopping;
+	int stopping, reload_pending;
+	uint64_t watchdog_ms; /* 0: systemd asked for no watchdog */
+	struct timespec last_ping;
+	int watchdog_held; /* pings held back: the token path does not answer */
+	char status[200]; /* the last STATUS= sent */
 
 	/* handshake queue and workers */
 	pthread_mutex_t mu;
@@ -109,6 +136,7 @@ struct engine {
 	int workers_stop;
 	size_t in_handshake; /* jobs taken by workers, not yet done */
 	struct conn *handoff; /* established by workers, for the loop */
+	struct signer_ref *sg_dead; /* unused signers, freed by the loop */
 
 	/* owned by the loop thread */
 	struct conn *active;
@@ -137,5 +165,7 @@ long engine_ms_since(const struct timespec *t);
 /* engine.c: take and drop a reference to a tunnel's current TLS side. */
 struct side_ref *engine_side_get(struct engine *e, struct tunnel *t);
 void engine_side_put(struct engine *e, struct side_ref *r);
+/* A job or connection on t ended: drop its reference (may free t). */
+void engine_tunnel_put(struct engine *e, struct tunnel *t);
 
 #endif

@@ -16,7 +16,7 @@
 #define DETAIL_MAX 96
 
 struct health {
-	struct signer *signer;
+	struct signer *signer; /* written by the probe thread, under lock */
 	size_t nkeys;
 	pthread_t thread;
 	int started;
@@ -24,6 +24,8 @@ struct health {
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t wake;
 	int stop;
+	struct signer *next; /* health_set_signer(): taken at the next round */
+	size_t next_nkeys;
 	struct health_key key[SIGNER_MAX_KEYS];
 	char detail[SIGNER_MAX_KEYS][DETAIL_MAX]; /* why a key is unreachable */
 	long long last_probe_ms, last_ok_ms;
@@ -83,6 +85,12 @@ static void *probe_main(void *arg)
 			;
 		if (h->stop)
 			break;
+		if (h->next != NULL) {
+			h->signer = h->next;
+			h->nkeys = h->next_nkeys;
+			h->next = NULL;
+			memset(h->key, 0, sizeof(h->key)); /* other keys now */
+		}
 		pthread_mutex_unlock(&h->lock);
 		probe_round(h);
 		pthread_mutex_lock(&h->lock);
@@ -116,6 +124,29 @@ int health_start(struct signer *s, size_t nkeys, struct health **out)
 	h->started = 1;
 	*out = h;
 	return 0;
+}
+
+void health_set_signer(struct health *h, struct signer *s, size_t nkeys)
+{
+	if (h == NULL || s == NULL || nkeys == 0 || nkeys > SIGNER_MAX_KEYS)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->next = s;
+	h->next_nkeys = nkeys;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->lock);
+}
+
+int health_uses(struct health *h, const struct signer *s)
+{
+	int used;
+
+	if (h == NULL)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	used = h->signer == s || h->next == s;
+	pthread_mutex_unlock(&h->lock);
+	return used;
 }
 
 void health_stop(struct health *h)

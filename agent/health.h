@@ -40,6 +40,13 @@ struct health_status {
  * outlive the health object (stop health before freeing the signer). */
 int health_start(struct signer *s, size_t nkeys, struct health **out);
 
+/* Probe s (keys 0..nkeys-1) from the next round on (a config reload
+ * opened other keys). The previous signer stays in use until the round in
+ * progress ends: free it only once health_uses() says no. */
+void health_set_signer(struct health *h, struct signer *s, size_t nkeys);
+/* 1 while the probe thread may still call s. */
+int health_uses(struct health *h, const struct signer *s);
+
 /* Stop the thread (waits for a probe in progress) and free. NULL: no-op. */
 void health_stop(struct health *h);
 

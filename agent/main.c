@@ -50,7 +50,8 @@ static int load(int argc, char **argv, struct cfg_agent **cfg)
 	return MTLS_ERR_ARG;
 }
 
-static int serve(struct cfg_agent *cfg)
+/* Serve cfg (taken over). path: the config file, read again on SIGHUP. */
+static int serve(struct cfg_agent *cfg, const char *path)
 {
 	struct engine *e = NULL;
 	int rc;
@@ -59,7 +60,9 @@ static int serve(struct cfg_agent *cfg)
 	(void)mtls_harden_process();
 	rc = tls_global_init();
 	if (rc == 0)
-		rc = engine_new(cfg, &e);
+		rc = engine_new(cfg, path, &e);
+	else
+		cfg_free(cfg);
 	if (rc == 0)
 		rc = engine_run(e);
 	if (rc != 0)
@@ -96,7 +99,5 @@ int main(int argc, char **argv)
 		cfg_free(cfg);
 		return 0;
 	}
-	rc = serve(cfg);
-	cfg_free(cfg);
-	return rc;
+	return serve(cfg, argc == 3 && strcmp(argv[1], "--config") == 0 ? argv[2] : NULL);
 }

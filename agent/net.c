@@ -135,7 +135,7 @@ static int same_inet(const struct sockaddr *a, const struct sockaddr *b)
 		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
 	if (a->sa_family == AF_INET6)
 		return a6->sin6_port == b6->sin6_port &&
-		       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+			memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
 	return 0;
 }
 
@@ -154,7 +154,7 @@ int net_fd_is_bound_to(int fd, const char *addr)
 		const struct sockaddr_un *sun = (const void *)&ss;
 
 		return ss.ss_family == AF_UNIX && sl > offsetof(struct sockaddr_un, sun_path) &&
-		       strncmp(sun->sun_path, host, sizeof(sun->sun_path)) == 0;
+			strncmp(sun->sun_path, host, sizeof(sun->sun_path)) == 0;
 	}
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;

@@ -239,6 +239,7 @@ void relay_after_batch(struct engine *e)
 	}
 	while ((c = e->dead) != NULL) {
 		e->dead = c->next;
+		engine_tunnel_put(e, c->t); /* the connection's reference */
 		free(c);
 	}
 }

@@ -100,7 +100,8 @@ void sd_reloading(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+		(unsigned long long)ts.tv_sec * 1000000ull +
+			(unsigned long long)ts.tv_nsec / 1000u);
 	(void)sd_notify(0, msg);
 }
 

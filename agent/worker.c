@@ -116,6 +116,7 @@ static void run_job(struct engine *e, const struct job *j)
 	if (c == NULL) {
 		stats_fail(j->t->stats, STATS_FAILED, STATS_R_OTHER);
 		close(j->fd);
+		engine_tunnel_put(e, j->t);
 		return;
 	}
 	c->id = j->id;
@@ -139,6 +140,7 @@ static void run_job(struct engine *e, const struct job *j)
 		if (c->tls_fd >= 0)
 			close(c->tls_fd);
 		free(c);
+		engine_tunnel_put(e, j->t);
 		return;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", tls_conn_peer(c->tls));
@@ -184,8 +186,8 @@ int workers_start(struct engine *e)
 {
 	size_t i;
 
-	e->qcap = e->cfg->handshake_queue ? e->cfg->handshake_queue : 64;
-	e->nworkers = e->cfg->handshake_workers ? e->cfg->handshake_workers : 4;
+	e->qcap = e->gen->cfg->handshake_queue ? e->gen->cfg->handshake_queue : 64;
+	e->nworkers = e->gen->cfg->handshake_workers ? e->gen->cfg->handshake_workers : 4;
 	e->queue = calloc(e->qcap, sizeof(*e->queue));
 	e->workers = calloc(e->nworkers, sizeof(*e->workers));
 	if (e->queue == NULL || e->workers == NULL)
@@ -211,14 +213,17 @@ void workers_stop(struct engine *e)
 	pthread_mutex_unlock(&e->mu);
 	for (i = 0; i < e->nworkers; i++)
 		pthread_join(e->workers[i], NULL);
-	for (; e->qlen > 0; e->qlen--, e->qhead = (e->qhead + 1) % e->qcap)
+	for (; e->qlen > 0; e->qlen--, e->qhead = (e->qhead + 1) % e->qcap) {
 		close(e->queue[e->qhead].fd);
+		engine_tunnel_put(e, e->queue[e->qhead].t);
+	}
 	while ((c = e->handoff) != NULL) {
 		e->handoff = c->next;
 		tls_conn_free(c->tls);
 		engine_side_put(e, c->sref);
 		close(c->plain_fd);
 		close(c->tls_fd);
+		engine_tunnel_put(e, c->t);
 		free(c);
 	}
 	free(e->queue);

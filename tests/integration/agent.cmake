@@ -27,3 +27,11 @@ mtls_integration_test(NAME agent_presents_the_certificate_stored_on_the_token
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_cert_token.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_metrics_count_what_happened_and_scrapes_never_sign
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_metrics.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_limits_connections_and_drains_on_sigterm
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_limits.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_talks_to_systemd_notify_watchdog_and_socket_activation
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_systemd.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_sighup_rereads_the_config_file
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_reload_config.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_rsa_key_without_pss_meets_openssl_peers_over_tls12
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_rsa_no_pss.sh TIMEOUT 180)

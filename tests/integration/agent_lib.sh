@@ -110,6 +110,10 @@ client_agent() {
 	wait_port "$CP"
 }
 
+# set_fault TEXT: the fault module's config $D/fault.conf becomes TEXT,
+# atomically (rename), as the module expects (tests/fault/README.md).
+set_fault() { printf '%s\n' "$1" >"$D/fault.conf.tmp" && mv "$D/fault.conf.tmp" "$D/fault.conf"; }
+
 make_pki() {
 	bash "$LIB/mkpki.sh" "$D/pki" || fail "mkpki.sh failed"
 	PKI=$D/pki

@@ -10,7 +10,6 @@ set -eu
 make_pki
 start_echo
 conf=$D/fault.conf
-set_fault() { printf '%s\n' "$1" >"$conf.tmp" && mv "$conf.tmp" "$conf"; }
 set_fault "removed = 0"
 MP=$(free_port)
 MTLS_FAULT_CONF=$conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --allow-cn peer --metrics-listen "127.0.0.1:$MP"

@@ -25,7 +25,7 @@ openssl x509 -new -force_pubkey "$PKI/tok-ec256.pub" -CA "$PKI/ca.pem" -CAkey "$
 	fail "cannot issue the renewed certificate: $(cat "$D/renew.err")"
 cp "$D/renewed.pem" "$D/server.pem.new" && mv "$D/server.pem.new" "$D/server.pem"
 kill -HUP "$PID_server"
-wait_log server 'SIGHUP: tunnel .* reloaded'
+wait_log server 'SIGHUP: .*reloaded'
 after=$(presented)
 case $after in *"CN = tok-ec256-renewed"*) ;; *) fail "after SIGHUP the agent presented '$after'" ;; esac
 for i in $(seq 1 200); do kill -0 "$PID_rtt" 2>/dev/null || break; sleep 0.1; done

@@ -227,11 +227,15 @@ static int run_rtt(const char *addr, int k, int interval_ms)
 	double *v = calloc((size_t)k, sizeof(double)), warm;
 	int fd = dial(addr), i;
 
-	if (fd < 0 || v == NULL || echo_once(fd, &warm) != 0) /* warm-up: the handshake */
-		return fprintf(stderr, "mtls-load: cannot connect to %s\n", addr), 1;
+	if (fd < 0 || v == NULL || echo_once(fd, &warm) != 0) { /* warm-up: the handshake */
+		fprintf(stderr, "mtls-load: cannot connect to %s\n", addr);
+		goto fail;
+	}
 	for (i = 0; i < k; i++) {
-		if (echo_once(fd, &v[i]) != 0)
-			return fprintf(stderr, "mtls-load: echo %d failed\n", i), 1;
+		if (echo_once(fd, &v[i]) != 0) {
+			fprintf(stderr, "mtls-load: echo %d failed\n", i);
+			goto fail;
+		}
 		if (interval_ms > 0)
 			usleep((useconds_t)interval_ms * 1000);
 	}
@@ -241,6 +245,11 @@ static int run_rtt(const char *addr, int k, int interval_ms)
 	close(fd);
 	free(v);
 	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(v);
+	return 1;
 }
 
 static int run_hold(const char *addr, int n, int seconds)
