@@ -59,13 +59,16 @@ cp=$((sp + 1))
 "$build/bin/mtls-agent" server --listen "127.0.0.1:$sp" --target "127.0.0.1:$echo_port" \
 	--key "pkcs11:token=demo;object=rsa2048;type=private?module-path=$MTLS_TEST_MODULE" \
 	--cert "$work/pki/tok-rsa2048.pem" --cacert "$work/pki/ca.pem" --allow-cn tok-ec256 \
-	--pin-file "$MTLS_TEST_PIN_FILE" --log-level info 2>"$work/server.log" &
+	--pin-file "$MTLS_TEST_PIN_FILE" --log-level info \
+	--metrics-listen "unix:$work/metrics.sock" 2>"$work/server.log" &
 pids+=($!)
 "$build/bin/mtls-agent" client --listen "127.0.0.1:$cp" --target "127.0.0.1:$sp" \
 	--key "$key" --cert "$work/pki/tok-ec256.pem" --cacert "$work/pki/ca.pem" \
 	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE" --log-level info 2>"$work/client.log" &
 pids+=($!)
-sleep 1
+# both agents listen once their signer has logged in (bounded wait, no probe connection)
+listening() { awk -v p=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' /proc/net/tcp; }
+for _ in $(seq 1 100); do listening "$sp" && listening "$cp" && break; sleep 0.1; done
 echo "sending 8 connections x 1 MiB of random bytes through the tunnel; SHA-256 checked on return:"
 "$build/bin/mtls-load" --addr "127.0.0.1:$cp" --conns 8 --bytes 1048576 | sed 's/^/   /'
 sleep 0.3
@@ -76,6 +79,11 @@ grep -m2 'reason=closed' "$work/client.log" | sed 's/^/   /'
 echo "full handshakes signed on the token vs resumed ones (no token signature):"
 printf '   client: %s full, %s resumed\n' "$(grep -c 'established.*full-handshake' "$work/client.log")" \
 	"$(grep -c 'established.*resumed' "$work/client.log")"
+echo "the server agent's health check and metrics (a scrape never costs a token signature):"
+printf '   /healthz: %s\n' "$(curl -s --unix-socket "$work/metrics.sock" http://localhost/healthz)"
+curl -s --unix-socket "$work/metrics.sock" http://localhost/metrics |
+	grep -E '^mtls_(handshakes_total|token_signatures_total|token_state.*} 1|bytes_total)' |
+	sed 's/^/   /'
 
 say "8. a mistyped URI is refused with a reason, not silently matched"
 "$build/bin/mtls-sign" --key "pkcs11:token=demo;objcet=ec256?module-path=$MTLS_TEST_MODULE" \

@@ -8,11 +8,14 @@ pkgs=(
 	libwolfssl-dev                                 # TLS 1.3, X.509, PK callbacks, CSRs
 	libp11-kit-dev                                 # PKCS#11 module loading, RFC 7512 URIs
 	libinih-dev                                    # INI config files of mtls-agent
+	libsystemd-dev                                 # sd_notify, watchdog, socket activation
 	libcmocka-dev                                  # unit tests
 	softhsm2                                       # the embedded default token
 	opensc                                         # pkcs11-tool: an independent PKCS#11 client
 	openssl                                        # independent signature verifier and TLS peer
 	stunnel4 libengine-pkcs11-openssl              # independent mTLS peer signing on the token
+	curl                                           # scrapes the agent's metrics and health endpoint
+	systemd                                        # systemd-socket-activate, systemd-analyze (tests)
 )
 missing=()
 for p in "${pkgs[@]}"; do
