@@ -504,6 +504,57 @@ static void cert_dates(struct tls_side *side)
 			side->name, what, (long long)(side->not_before - now));
 }
 
+/* The RSA schemes the token lacks, for messages. */
+static const char *rsa_missing(unsigned caps)
+{
+	if (!(caps & P11_CAP_RSA_PSS) && !(caps & P11_CAP_RSA_PKCS1))
+		return "RSA-PSS and PKCS#1 (no CKM_RSA_PKCS_PSS, no CKM_RSA_PKCS)";
+	if (!(caps & P11_CAP_RSA_PSS))
+		return "RSA-PSS (no CKM_RSA_PKCS_PSS)";
+	return "PKCS#1 (no CKM_RSA_PKCS)";
+}
+
+/* Decision 4 for RSA keys. A scheme the token lacks is padded by the agent
+ * and signed with raw RSA if the token has that (tls_sign.c); without raw
+ * RSA, a token lacking RSA-PSS means TLS 1.2 with PKCS#1 signatures. */
+static int check_rsa_mechanisms(struct tls_side *side)
+{
+	const struct signer_key_info *k = &side->info;
+	unsigned both = P11_CAP_RSA_PSS | P11_CAP_RSA_PKCS1;
+
+	if (!(k->caps & (both | P11_CAP_RSA_RAW)))
+		return mtls_err_set(MTLS_ERR_MECHANISM,
+			"tunnel %s: the token offers neither RSA-PSS, PKCS#1 nor raw RSA signatures",
+			side->name);
+	if (tls_rsa_modulus_bits(k->spki, k->spki_len, &side->rsa_bits) != 0)
+		return mtls_err_set(
+			MTLS_ERR_KEY, "tunnel %s: cannot read the RSA key's modulus", side->name);
+	if ((k->caps & both) == both)
+		return 0;
+	if (k->caps & P11_CAP_RSA_RAW) {
+		mtls_log(MTLS_LOG_NOTICE,
+			"tunnel %s: the RSA key's token lacks %s: the agent pads those signatures "
+			"and the token makes them with raw RSA (CKM_RSA_X_509)",
+			side->name, rsa_missing(k->caps));
+		return 0;
+	}
+	if (k->caps & P11_CAP_RSA_PSS)
+		return 0;
+	if (side->vmin == 13)
+		return mtls_err_set(MTLS_ERR_MECHANISM,
+			"tunnel %s: the RSA key's token lacks RSA-PSS (no CKM_RSA_PKCS_PSS, and no raw "
+			"RSA, CKM_RSA_X_509, to pad it for), which TLS 1.3 requires; set tls-min = "
+			"1.2 to use TLS 1.2 with PKCS#1 signatures (or use an EC key)",
+			side->name);
+	mtls_log(MTLS_LOG_NOTICE,
+		"tunnel %s: the RSA key's token lacks RSA-PSS (no CKM_RSA_PKCS_PSS) and raw RSA "
+		"(CKM_RSA_X_509): %susing TLS 1.2 with PKCS#1 signatures; peers that prefer "
+		"RSA-PSS (most clients, servers with RSA certificates) will fail",
+		side->name, side->vmax == 13 ? "TLS 1.3 is off, " : "");
+	side->vmax = 12;
+	return 0;
+}
+
 /* Decision 4: what the key can sign decides the TLS versions. */
 static int check_mechanisms(struct tls_side *side)
 {
@@ -519,25 +570,7 @@ static int check_mechanisms(struct tls_side *side)
 	if (k->type != P11_KEY_RSA)
 		return mtls_err_set(
 			MTLS_ERR_KEY, "tunnel %s: unsupported key type on the token", side->name);
-	if (!(k->caps & (P11_CAP_RSA_PSS | P11_CAP_RSA_PKCS1)))
-		return mtls_err_set(MTLS_ERR_MECHANISM,
-			"tunnel %s: the token offers neither RSA-PSS nor PKCS#1 RSA signatures",
-			side->name);
-	if (k->caps & P11_CAP_RSA_PSS)
-		return 0;
-	if (side->vmin == 13)
-		return mtls_err_set(MTLS_ERR_MECHANISM,
-			"tunnel %s: the RSA key's token lacks RSA-PSS (no CKM_RSA_PKCS_PSS), which "
-			"TLS 1.3 requires; set tls-min = 1.2 to use TLS 1.2 with PKCS#1 signatures "
-			"(or use an EC key)",
-			side->name);
-	mtls_log(MTLS_LOG_NOTICE,
-		"tunnel %s: the RSA key's token lacks RSA-PSS (no CKM_RSA_PKCS_PSS): %susing TLS "
-		"1.2 with PKCS#1 signatures; peers that prefer RSA-PSS (most clients, servers with "
-		"RSA certificates) will fail",
-		side->name, side->vmax == 13 ? "TLS 1.3 is off, " : "");
-	side->vmax = 12;
-	return 0;
+	return check_rsa_mechanisms(side);
 }
 
 /* The name the server's certificate must carry: server_name, else the

@@ -58,6 +58,7 @@ struct tls_side {
 	struct signer *signer;
 	unsigned key;
 	struct signer_key_info info;
+	unsigned rsa_bits; /* RSA keys: the modulus's exact size, for padding */
 	int vmin, vmax; /* effective: 12 or 13 */
 	char *name; /* tunnel name, for messages */
 	char *verify_name; /* client: expected server name (DNS or IP literal) */
@@ -103,6 +104,8 @@ struct tls_conn {
 
 /* tls_sign.c: the PK callbacks (sign on the token, check RSA signatures). */
 void tls_set_pk_callbacks(WOLFSSL_CTX *ctx);
+/* The exact bit size of the modulus in a DER RSA SubjectPublicKeyInfo. */
+int tls_rsa_modulus_bits(const uint8_t *spki, size_t len, unsigned *bits);
 
 /* tls_verify.c */
 int tls_verify_cb(int ok, WOLFSSL_X509_STORE_CTX *store);

@@ -1,15 +1,25 @@
 /* The PK callbacks: every signature of a handshake is made by the token
  * through the signer. wolfSSL hands over what to sign (a hash for ECDSA
  * and RSA-PSS, a DER DigestInfo for PKCS#1); the callback context is the
- * tls_conn (set per WOLFSSL: there is no CTX-level RSA context). */
+ * tls_conn (set per WOLFSSL: there is no CTX-level RSA context).
+ *
+ * An RSA scheme the token lacks (often RSA-PSS: older smartcards, some
+ * HSMs) is padded here and signed with raw RSA (CKM_RSA_X_509) on the
+ * token, when it has that. wolfSSL 5.5.4 cannot be kept from choosing
+ * RSA-PSS in TLS 1.2: PickHashSigAlgo follows the peer's list alone (our
+ * sigalgs list only changes what we advertise), so padding ourselves is
+ * the only way to serve peers that prefer RSA-PSS. */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/hash.h>
 #include <wolfssl/wolfcrypt/rsa.h>
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "mtls/err.h"
@@ -62,20 +72,122 @@ static int ecc_sign_cb(WOLFSSL *ssl, const unsigned char *in, unsigned int inlen
 	return sign_on_token(ctx, P11_SIG_ECDSA, in, inlen, out, outlen);
 }
 
+/* ---- schemes padded here for raw RSA on the token ---- */
+
+#define PSS_HASH_MAX 64 /* SHA-512 */
+
+/* XOR MGF1(seed) (RFC 8017 B.2.1) into db. */
+static int mgf1_xor(
+	enum wc_HashType type, const uint8_t *seed, size_t hlen, uint8_t *db, size_t dblen)
+{
+	uint8_t in[PSS_HASH_MAX + 4], mask[PSS_HASH_MAX];
+	uint32_t counter = 0;
+	size_t off, i, n;
+
+	memcpy(in, seed, hlen);
+	for (off = 0; off < dblen; off += n, counter++) {
+		in[hlen] = (uint8_t)(counter >> 24);
+		in[hlen + 1] = (uint8_t)(counter >> 16);
+		in[hlen + 2] = (uint8_t)(counter >> 8);
+		in[hlen + 3] = (uint8_t)counter;
+		if (wc_Hash(type, in, (word32)(hlen + 4), mask, (word32)hlen) != 0)
+			return BAD_FUNC_ARG;
+		n = dblen - off < hlen ? dblen - off : hlen;
+		for (i = 0; i < n; i++)
+			db[off + i] ^= mask[i];
+	}
+	return 0;
+}
+
+/* EMSA-PSS-ENCODE (RFC 8017 9.1.1) of mhash for a modulus of bits bits,
+ * as the k-byte block raw RSA takes. Salt and MGF1 hash as TLS wants them
+ * (RFC 8446 4.2.3): the salt as long as the hash, MGF1 with that hash. */
+static int pss_encode(enum wc_HashType type, const uint8_t *mhash, size_t hlen, unsigned bits,
+	uint8_t *block, size_t k)
+{
+	size_t embits = bits - 1, emlen = (embits + 7) / 8, dblen, pslen;
+	uint8_t m[8 + 2 * PSS_HASH_MAX], *em;
+
+	if (hlen > PSS_HASH_MAX || (size_t)wc_HashGetDigestSize(type) != hlen || bits < 16 ||
+		emlen > k || emlen < 2 * hlen + 2)
+		return BAD_FUNC_ARG;
+	memset(block, 0, k);
+	em = block + (k - emlen);
+	dblen = emlen - hlen - 1;
+	pslen = dblen - hlen - 1;
+	/* M' = 8 zero bytes || mHash || salt; H = Hash(M') follows DB. */
+	memset(m, 0, 8);
+	memcpy(m + 8, mhash, hlen);
+	if (getrandom(m + 8 + hlen, hlen, 0) != (ssize_t)hlen)
+		return RNG_FAILURE_E;
+	if (wc_Hash(type, m, (word32)(8 + 2 * hlen), em + dblen, (word32)hlen) != 0)
+		return BAD_FUNC_ARG;
+	/* DB = PS (zeros) || 0x01 || salt, masked with MGF1(H). */
+	em[pslen] = 0x01;
+	memcpy(em + pslen + 1, m + 8 + hlen, hlen);
+	if (mgf1_xor(type, em + dblen, hlen, em, dblen) != 0)
+		return BAD_FUNC_ARG;
+	em[0] &= (uint8_t)(0xff >> (8 * emlen - embits));
+	em[emlen - 1] = 0xbc;
+	return 0;
+}
+
+/* EMSA-PKCS1-v1_5 (RFC 8017 9.2) of the DigestInfo t: 00 01 FF.. 00 t. */
+static int pkcs1_encode(const uint8_t *t, size_t tlen, uint8_t *block, size_t k)
+{
+	if (tlen + 11 > k)
+		return BAD_FUNC_ARG;
+	block[0] = 0x00;
+	block[1] = 0x01;
+	memset(block + 2, 0xff, k - tlen - 3);
+	block[k - tlen - 1] = 0x00;
+	memcpy(block + k - tlen, t, tlen);
+	return 0;
+}
+
+/* Pad (PSS when type is a hash, else PKCS#1) and sign with raw RSA. */
+static int sign_padded(struct tls_conn *c, enum wc_HashType type, const unsigned char *in,
+	unsigned inlen, unsigned char *out, word32 *outlen)
+{
+	uint8_t block[P11_SIG_RAW_MAX];
+	unsigned bits = c->side->rsa_bits;
+	size_t k = (bits + 7) / 8;
+	int ret;
+
+	if (k < P11_SIG_RAW_MIN || k > sizeof(block)) {
+		tls_conn_failf(c, MTLS_ERR_KEY, "RSA modulus of %u bits out of range", bits);
+		return TLS_ERR_SIGNER;
+	}
+	ret = type == WC_HASH_TYPE_NONE ? pkcs1_encode(in, inlen, block, k)
+					: pss_encode(type, in, inlen, bits, block, k);
+	if (ret != 0) {
+		tls_conn_failf(c, MTLS_ERR_INTERNAL,
+			"cannot pad %u bytes for raw RSA with a %u-bit modulus (wolfSSL %d)", inlen,
+			bits, ret);
+		return TLS_ERR_SIGNER;
+	}
+	return sign_on_token(c, P11_SIG_RSA_RAW, block, (unsigned)k, out, outlen);
+}
+
+/* ---- the callbacks ---- */
+
 static int rsa_sign_cb(WOLFSSL *ssl, const unsigned char *in, unsigned int inlen,
 	unsigned char *out, word32 *outlen, const unsigned char *key, unsigned int keylen,
 	void *ctx)
 {
 	struct tls_conn *c = ctx;
 
-	if (c != NULL && !(c->side->info.caps & P11_CAP_RSA_PKCS1)) {
-		tls_conn_failf(c, MTLS_ERR_MECHANISM,
-			"the peer chose a PKCS#1 RSA signature, which the token does not offer "
-			"(no CKM_RSA_PKCS)");
-		return TLS_ERR_SIGNER;
-	}
+	if (c == NULL)
+		return BAD_FUNC_ARG;
 	/* in is the DER DigestInfo wolfSSL built. */
-	return sign_on_token(c, P11_SIG_RSA_PKCS1, in, inlen, out, outlen);
+	if (c->side->info.caps & P11_CAP_RSA_PKCS1)
+		return sign_on_token(c, P11_SIG_RSA_PKCS1, in, inlen, out, outlen);
+	if (c->side->info.caps & P11_CAP_RSA_RAW)
+		return sign_padded(c, WC_HASH_TYPE_NONE, in, inlen, out, outlen);
+	tls_conn_failf(c, MTLS_ERR_MECHANISM,
+		"the peer chose a PKCS#1 RSA signature, which the token does not offer "
+		"(no CKM_RSA_PKCS, and no raw RSA, CKM_RSA_X_509, to pad it for)");
+	return TLS_ERR_SIGNER;
 }
 
 /* The PSS callbacks get the hash as an OID sum (SHA256h...), not a
@@ -114,16 +226,18 @@ static int rsa_pss_sign_cb(WOLFSSL *ssl, const unsigned char *in, unsigned int i
 			hash, mgf);
 		return TLS_ERR_SIGNER;
 	}
-	if (!(c->side->info.caps & P11_CAP_RSA_PSS)) {
-		/* wolfSSL 5.5.4 takes RSA-PSS whenever the peer lists it before
-		 * PKCS#1 for the same hash, and cannot be told otherwise. */
-		tls_conn_failf(c, MTLS_ERR_MECHANISM,
-			"the handshake needs an RSA-PSS signature (the peer prefers it) and the "
-			"token does not offer RSA-PSS (no CKM_RSA_PKCS_PSS); use an EC key, a "
-			"token with RSA-PSS, or a peer that prefers PKCS#1");
-		return TLS_ERR_SIGNER;
-	}
-	return sign_on_token(c, sig, in, inlen, out, outlen);
+	if (c->side->info.caps & P11_CAP_RSA_PSS)
+		return sign_on_token(c, sig, in, inlen, out, outlen);
+	if (c->side->info.caps & P11_CAP_RSA_RAW)
+		return sign_padded(c, type, in, inlen, out, outlen);
+	/* wolfSSL 5.5.4 takes RSA-PSS whenever the peer lists it before
+	 * PKCS#1 for the same hash, and cannot be told otherwise. */
+	tls_conn_failf(c, MTLS_ERR_MECHANISM,
+		"the handshake needs an RSA-PSS signature (the peer prefers it) and the "
+		"token does not offer RSA-PSS (no CKM_RSA_PKCS_PSS, and no raw RSA, "
+		"CKM_RSA_X_509, to pad it for); use an EC key, a token with RSA-PSS, or a peer "
+		"that prefers PKCS#1");
+	return TLS_ERR_SIGNER;
 }
 
 /* Sign checks: wolfSSL verifies every RSA signature it is about to send
@@ -170,6 +284,33 @@ static int rsa_pss_sign_check_cb(WOLFSSL *ssl, unsigned char *sig, unsigned int 
 	void *ctx)
 {
 	return rsa_check(ctx, sig, siglen, out, 1, hash, mgf, key, keylen);
+}
+
+int tls_rsa_modulus_bits(const uint8_t *spki, size_t len, unsigned *bits)
+{
+	RsaKey key;
+	byte n[P11_SIG_RAW_MAX + 1], e[16];
+	word32 idx = 0, nlen = sizeof(n), elen = sizeof(e), i = 0;
+	unsigned top;
+	int ret;
+
+	*bits = 0;
+	if (wc_InitRsaKey(&key, NULL) != 0)
+		return MTLS_ERR_NOMEM;
+	ret = wc_RsaPublicKeyDecode(spki, &idx, &key, (word32)len);
+	if (ret == 0)
+		ret = wc_RsaFlattenPublicKey(&key, e, &elen, n, &nlen);
+	wc_FreeRsaKey(&key);
+	if (ret != 0)
+		return mtls_err_set(MTLS_ERR_KEY, "the token's RSA public key (wolfSSL %d)", ret);
+	while (i < nlen && n[i] == 0)
+		i++;
+	if (i == nlen)
+		return mtls_err_set(MTLS_ERR_KEY, "the token's RSA modulus is zero");
+	*bits = (nlen - i) * 8;
+	for (top = 0x80; !(n[i] & top); top >>= 1)
+		(*bits)--;
+	return 0;
 }
 
 void tls_set_pk_callbacks(WOLFSSL_CTX *ctx)

@@ -202,6 +202,25 @@ static int read_type(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
 	return 0;
 }
 
+/* Raw RSA counts only if the token signs with it: some list CKM_RSA_X_509
+ * for decryption alone. A module that cannot say (no C_GetMechanismInfo)
+ * is taken at its list's word. */
+static int raw_rsa_signs(struct p11_token *tok)
+{
+	CK_MECHANISM_INFO mi;
+	CK_RV rv;
+
+	if (!token_has_mech(tok, CKM_RSA_X_509))
+		return 0;
+	if (tok->fl->C_GetMechanismInfo == NULL)
+		return 1;
+	memset(&mi, 0, sizeof(mi));
+	rv = tok->fl->C_GetMechanismInfo(tok->slot, CKM_RSA_X_509, &mi);
+	if (rv == CKR_FUNCTION_NOT_SUPPORTED)
+		return 1;
+	return rv == CKR_OK && (mi.flags & CKF_SIGN) != 0;
+}
+
 /* Type, size, flags and what the token lets this key do. */
 static int read_props(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
@@ -229,10 +248,14 @@ static int read_props(struct p11_key *key, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 		key->caps |= P11_CAP_RSA_PKCS1;
 	if (key->ktype == CKK_RSA && token_has_mech(tok, CKM_RSA_PKCS_PSS))
 		key->caps |= P11_CAP_RSA_PSS;
+	if (key->ktype == CKK_RSA && raw_rsa_signs(tok))
+		key->caps |= P11_CAP_RSA_RAW;
 	if (key->caps == 0)
 		return mtls_err_set(MTLS_ERR_MECHANISM,
 			"the token offers no signature mechanism for this %s key",
-			key->ktype == CKK_EC ? "EC (CKM_ECDSA)" : "RSA (CKM_RSA_PKCS)");
+			key->ktype == CKK_EC
+				? "EC (CKM_ECDSA)"
+				: "RSA (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_RSA_X_509)");
 	return 0;
 }
 
@@ -388,6 +411,29 @@ struct sign_req {
 	CK_ULONG rawlen;
 };
 
+/* Raw RSA (CKM_RSA_X_509) on a block the caller encoded. It stands in for
+ * a scheme the token lacks and is refused otherwise, so a signer whose
+ * token has both schemes never makes raw RSA operations (which could
+ * also decrypt). The block must be as long as the modulus with its top
+ * bit clear, as both encodings are. */
+static int raw_setup(const struct p11_key *key, size_t inlen, struct sign_req *r)
+{
+	unsigned both = P11_CAP_RSA_PSS | P11_CAP_RSA_PKCS1;
+
+	if (!(key->caps & P11_CAP_RSA_RAW))
+		return mtls_err_set(MTLS_ERR_MECHANISM,
+			"raw RSA asked of a key whose token does not offer CKM_RSA_X_509");
+	if ((key->caps & both) == both)
+		return mtls_err_set(MTLS_ERR_MECHANISM,
+			"raw RSA refused: the token signs RSA-PSS and PKCS#1 itself");
+	if (inlen != key->bits / 8 || (r->in[0] & 0x80))
+		return mtls_err_set(MTLS_ERR_ARG,
+			"a raw RSA block must be %u bytes with the top bit clear, got %zu bytes",
+			key->bits / 8, inlen);
+	r->mech.mechanism = CKM_RSA_X_509;
+	return 0;
+}
+
 /* Choose the mechanism for sig and check the key and input suit it. */
 static int sign_setup(const struct p11_key *key, enum p11_sig sig, size_t inlen, struct sign_req *r)
 {
@@ -400,7 +446,7 @@ static int sign_setup(const struct p11_key *key, enum p11_sig sig, size_t inlen,
 	int i;
 
 	memset(&r->mech, 0, sizeof(r->mech));
-	if (inlen == 0 || inlen > P11_SIG_IN_MAX)
+	if (!p11_sig_inlen_ok(sig, inlen))
 		return mtls_err_set(MTLS_ERR_ARG, "input to sign of %zu bytes", inlen);
 	if (sig == P11_SIG_ECDSA) {
 		if (key->ktype != CKK_EC)
@@ -414,12 +460,19 @@ static int sign_setup(const struct p11_key *key, enum p11_sig sig, size_t inlen,
 		r->mech.mechanism = CKM_RSA_PKCS;
 		return 0;
 	}
+	if (sig == P11_SIG_RSA_RAW)
+		return raw_setup(key, inlen, r);
 	if (sig < P11_SIG_RSA_PSS_SHA256 || sig > P11_SIG_RSA_PSS_SHA512)
 		return mtls_err_set(MTLS_ERR_ARG, "unknown signature scheme %d", (int)sig);
+	if (!(key->caps & P11_CAP_RSA_PSS) && (key->caps & P11_CAP_RSA_RAW))
+		return mtls_err_set(MTLS_ERR_MECHANISM,
+			"the token does not offer CKM_RSA_PKCS_PSS: pad the hash (EMSA-PSS) and "
+			"sign it with raw RSA (CKM_RSA_X_509) instead");
 	if (!(key->caps & P11_CAP_RSA_PSS))
 		return mtls_err_set(MTLS_ERR_MECHANISM,
-			"the token does not offer CKM_RSA_PKCS_PSS, so this RSA key cannot sign for "
-			"TLS 1.3 here; allow TLS 1.2 with PKCS#1 signatures, or use an EC key");
+			"the token offers neither CKM_RSA_PKCS_PSS nor raw RSA (CKM_RSA_X_509), so "
+			"this RSA key cannot sign for TLS 1.3 here; allow TLS 1.2 with PKCS#1 "
+			"signatures, or use an EC key");
 	i = sig - P11_SIG_RSA_PSS_SHA256;
 	if (inlen != pss[i].len)
 		return mtls_err_set(MTLS_ERR_ARG, "RSA-PSS input must be a %zu-byte hash, got %zu",
@@ -511,11 +564,11 @@ int p11_key_sign(struct p11_key *key, enum p11_sig sig, const uint8_t *in, size_
 
 	if (key == NULL || in == NULL || out == NULL || outlen == NULL)
 		return mtls_err_set(MTLS_ERR_ARG, "p11_key_sign: NULL argument");
+	r.in = in;
+	r.inlen = inlen;
 	rc = sign_setup(key, sig, inlen, &r);
 	if (rc != 0)
 		return rc;
-	r.in = in;
-	r.inlen = inlen;
 	for (attempt = 0; attempt < 2; attempt++) {
 		rc = sign_attempt(key, &r, &cls);
 		if (rc == 0)

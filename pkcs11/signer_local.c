@@ -226,17 +226,22 @@ int signer_key_info(struct signer *s, unsigned key, struct signer_key_info *info
 int signer_sign(struct signer *s, unsigned key, enum p11_sig sig, const uint8_t *in, size_t inlen,
 	uint8_t *out, size_t *outlen)
 {
+	size_t max = sig == P11_SIG_RSA_RAW ? P11_SIG_RAW_MAX : P11_SIG_IN_MAX;
 	int rc;
 
 	if ((rc = check_key(s, key)) != 0)
 		return rc;
-	if (sig < P11_SIG_ECDSA || sig > P11_SIG_RSA_PSS_SHA512)
+	if (sig < P11_SIG_ECDSA || sig > P11_SIG_LAST)
 		return mtls_err_set(MTLS_ERR_ARG, "signer: unknown mechanism %d", (int)sig);
 	if (in == NULL || inlen == 0 || out == NULL || outlen == NULL)
 		return mtls_err_set(MTLS_ERR_ARG, "signer: no input or output");
-	if (inlen > P11_SIG_IN_MAX)
+	if (inlen > max)
 		return mtls_err_set(MTLS_ERR_TOO_BIG,
-			"signer: %zu input bytes; at most %d are signed", inlen, P11_SIG_IN_MAX);
+			"signer: %zu input bytes; at most %zu are signed", inlen, max);
+	if (!p11_sig_inlen_ok(sig, inlen))
+		return mtls_err_set(MTLS_ERR_ARG,
+			"signer: a raw RSA block of %zu bytes; %d to %d (the modulus length) expected",
+			inlen, P11_SIG_RAW_MIN, P11_SIG_RAW_MAX);
 	return s->ops->sign(s, key, sig, in, inlen, out, outlen);
 }
 

@@ -268,11 +268,11 @@ static int decode_sign(struct rd *r, size_t nkeys, struct signer_msg_req *q)
 		return bad("truncated SIGN fields");
 	if (key >= nkeys)
 		return bad("key index out of range");
-	if (sig < P11_SIG_ECDSA || sig > P11_SIG_RSA_PSS_SHA512)
+	if (sig < P11_SIG_ECDSA || sig > P11_SIG_LAST)
 		return bad("unknown signature mechanism");
 	if (outmax > P11_SIG_MAX)
 		return bad("signature room over its bound");
-	if (inlen == 0 || inlen > P11_SIG_IN_MAX)
+	if (!p11_sig_inlen_ok(sig, inlen))
 		return bad("input length out of range");
 	if (rd_bytes(r, inlen, &in) != 0)
 		return bad("SIGN input runs past the body");
@@ -350,7 +350,7 @@ static int decode_info_ok(struct rd *r, struct signer_key_info *info)
 		return bad("unknown key type");
 	if (bits > SIGNER_BITS_MAX)
 		return bad("key size out of range");
-	if (caps & ~(P11_CAP_ECDSA | P11_CAP_RSA_PKCS1 | P11_CAP_RSA_PSS))
+	if (caps & ~P11_CAP_KNOWN)
 		return bad("unknown key capabilities");
 	if (spki_len == 0 || spki_len > SIGNER_SPKI_MAX)
 		return bad("public key length out of range");
@@ -581,8 +581,8 @@ int signer_msg_encode_info(uint32_t id, unsigned key, uint8_t *buf, size_t cap, 
 static int check_info(const struct signer_key_info *info)
 {
 	if (info == NULL || info->type > P11_KEY_RSA || info->bits > SIGNER_BITS_MAX ||
-		(info->caps & ~(P11_CAP_ECDSA | P11_CAP_RSA_PKCS1 | P11_CAP_RSA_PSS)) ||
-		info->spki_len == 0 || info->spki_len > SIGNER_SPKI_MAX)
+		(info->caps & ~P11_CAP_KNOWN) || info->spki_len == 0 ||
+		info->spki_len > SIGNER_SPKI_MAX)
 		return mtls_err_set(MTLS_ERR_ARG, "key info out of range");
 	return 0;
 }
@@ -618,13 +618,17 @@ int signer_msg_encode_sign(uint32_t id, unsigned key, enum p11_sig sig, const ui
 	struct wr w;
 
 	*len = 0;
-	if (key >= SIGNER_MAX_KEYS || sig < P11_SIG_ECDSA || sig > P11_SIG_RSA_PSS_SHA512 ||
-		in == NULL || inlen == 0)
+	if (key >= SIGNER_MAX_KEYS || sig < P11_SIG_ECDSA || sig > P11_SIG_LAST || in == NULL ||
+		inlen == 0)
 		return mtls_err_set(MTLS_ERR_ARG, "sign request out of range");
-	if (inlen > P11_SIG_IN_MAX || outmax > P11_SIG_MAX)
+	if (outmax > P11_SIG_MAX ||
+		inlen > (sig == P11_SIG_RSA_RAW ? P11_SIG_RAW_MAX : P11_SIG_IN_MAX))
 		return mtls_err_set(MTLS_ERR_TOO_BIG,
 			"sign request: %zu input bytes or %zu output bytes over the bound", inlen,
 			outmax);
+	if (!p11_sig_inlen_ok(sig, inlen))
+		return mtls_err_set(MTLS_ERR_ARG, "sign request: %zu input bytes for mechanism %d",
+			inlen, (int)sig);
 	wr_start(&w, buf, cap, SIGNER_MSG_SIGN, id);
 	wr_u16(&w, key);
 	wr_u16(&w, (unsigned)sig);

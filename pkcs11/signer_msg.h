@@ -17,7 +17,9 @@
  *   INFO_REPLY   i32 status == 0: u16 type | u32 bits | u32 caps |
  *                                 u16 spki_len | spki
  *                i32 status < 0:  str detail
- *   SIGN         u16 key | u16 sig | u16 outmax | u16 inlen | in
+ *   SIGN         u16 key | u16 sig (1..P11_SIG_LAST) | u16 outmax |
+ *                u16 inlen (1..P11_SIG_IN_MAX; P11_SIG_RSA_RAW:
+ *                P11_SIG_RAW_MIN..P11_SIG_RAW_MAX) | in
  *   SIGN_REPLY   i32 status == 0: u16 siglen | sig
  *                i32 status < 0:  str detail
  *   STATE        u16 key
@@ -90,7 +92,7 @@ enum signer_msg_type {
 	(16 + 2 * SIGNER_STR_LEN(SIGNER_URI_MAX) + 2 + \
 		SIGNER_MAX_KEYS * SIGNER_STR_LEN(SIGNER_URI_MAX))
 #define SIGNER_INFO_BODY_LEN 2
-#define SIGNER_SIGN_BODY_MAX (8 + P11_SIG_IN_MAX)
+#define SIGNER_SIGN_BODY_MAX (8 + P11_SIG_RAW_MAX)
 #define SIGNER_REPLY_BODY_MAX (4 + 2 + 4 + 4 + 2 + SIGNER_SPKI_MAX)
 #define SIGNER_STATE_BODY_LEN 2
 #define SIGNER_STATE_REPLY_BODY_MAX (4 + 2 + SIGNER_STR_LEN(SIGNER_DETAIL_MAX))
@@ -101,9 +103,13 @@ enum signer_msg_type {
 #define SIGNER_REPLY_MAX (SIGNER_MSG_HDR_LEN + SIGNER_REPLY_BODY_MAX)
 #define SIGNER_STATE_REPLY_MAX (SIGNER_MSG_HDR_LEN + SIGNER_STATE_REPLY_BODY_MAX)
 #define SIGNER_CERTS_REPLY_MAX (SIGNER_MSG_HDR_LEN + SIGNER_CERTS_REPLY_BODY_MAX)
-/* The largest request after OPEN (a CERTS with its URI at the bound), and
- * the largest reply of any type (a CERTS_REPLY full of certificates). */
-#define SIGNER_REQ_MAX (SIGNER_MSG_HDR_LEN + SIGNER_CERTS_BODY_MAX)
+/* The largest request after OPEN (a SIGN of a raw RSA-8192 block or a
+ * CERTS with its URI at the bound), and the largest reply of any type (a
+ * CERTS_REPLY full of certificates). */
+#define SIGNER_REQ_BODY_MAX                                                  \
+	(SIGNER_SIGN_BODY_MAX > SIGNER_CERTS_BODY_MAX ? SIGNER_SIGN_BODY_MAX \
+						      : SIGNER_CERTS_BODY_MAX)
+#define SIGNER_REQ_MAX (SIGNER_MSG_HDR_LEN + SIGNER_REQ_BODY_MAX)
 #define SIGNER_ANY_REPLY_MAX SIGNER_CERTS_REPLY_MAX
 /* Bits wider than any key the bridge opens are malformed. */
 #define SIGNER_BITS_MAX 16384
@@ -141,7 +147,7 @@ struct signer_msg_req {
 	enum p11_sig sig; /* SIGN only */
 	size_t outmax; /* SIGN only: room for the signature */
 	size_t inlen; /* SIGN only */
-	uint8_t in[P11_SIG_IN_MAX];
+	uint8_t in[P11_SIG_RAW_MAX];
 	char uri[SIGNER_URI_MAX + 1]; /* CERTS only: NUL-terminated, "" for the key's own */
 };
 

@@ -34,18 +34,42 @@ enum p11_sig {
 	P11_SIG_RSA_PSS_SHA256, /* in: SHA-256 hash; MGF1-SHA256, salt 32 */
 	P11_SIG_RSA_PSS_SHA384, /* in: SHA-384 hash; MGF1-SHA384, salt 48 */
 	P11_SIG_RSA_PSS_SHA512, /* in: SHA-512 hash; MGF1-SHA512, salt 64 */
+	/* in: a block encoded by the caller (EMSA-PSS or EMSA-PKCS1-v1_5),
+	 * exactly as long as the modulus, top bit clear; out: the raw RSA
+	 * private-key operation on it (CKM_RSA_X_509), modulus-sized. Stands in
+	 * for a scheme the token lacks: refused unless the key has
+	 * P11_CAP_RSA_RAW and lacks P11_CAP_RSA_PSS or P11_CAP_RSA_PKCS1. */
+	P11_SIG_RSA_RAW,
+	P11_SIG_LAST = P11_SIG_RSA_RAW,
 };
 
 /* What a key can do on its token: key type and the token's mechanism list
- * together. An RSA key without P11_CAP_RSA_PSS cannot do TLS 1.3. */
+ * together. An RSA key with neither P11_CAP_RSA_PSS nor P11_CAP_RSA_RAW
+ * cannot do TLS 1.3. */
 #define P11_CAP_ECDSA (1u << 0)
-#define P11_CAP_RSA_PKCS1 (1u << 1)
-#define P11_CAP_RSA_PSS (1u << 2)
+#define P11_CAP_RSA_PKCS1 (1u << 1) /* CKM_RSA_PKCS */
+#define P11_CAP_RSA_PSS (1u << 2) /* CKM_RSA_PKCS_PSS */
+#define P11_CAP_RSA_RAW (1u << 3) /* CKM_RSA_X_509 */
+#define P11_CAP_KNOWN (P11_CAP_ECDSA | P11_CAP_RSA_PKCS1 | P11_CAP_RSA_PSS | P11_CAP_RSA_RAW)
 
 /* Largest signature any key here produces (RSA-8192, or DER P-384). */
 #define P11_SIG_MAX 1024
-/* Largest input to p11_key_sign (a DigestInfo of SHA-512 is 83 bytes). */
+/* Largest input to p11_key_sign of every kind but P11_SIG_RSA_RAW (a
+ * DigestInfo of SHA-512 is 83 bytes). */
 #define P11_SIG_IN_MAX 128
+/* P11_SIG_RSA_RAW input: as long as the modulus of an RSA key the bridge
+ * opens (2048 to 8192 bits). */
+#define P11_SIG_RAW_MIN 256
+#define P11_SIG_RAW_MAX P11_SIG_MAX
+
+/* 1 if inlen is a possible input length for sig (the key may still want
+ * a particular one). */
+static inline int p11_sig_inlen_ok(int sig, size_t inlen)
+{
+	if (sig == P11_SIG_RSA_RAW)
+		return inlen >= P11_SIG_RAW_MIN && inlen <= P11_SIG_RAW_MAX;
+	return inlen >= 1 && inlen <= P11_SIG_IN_MAX;
+}
 
 struct p11_options {
 	/* PIN sources, tried in this order; the first one set is used:

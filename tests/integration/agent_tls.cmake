@@ -39,8 +39,11 @@ foreach(mode local process)
   tls_test(tls_server_resumes_its_own_tickets_tls13_${mode} server_resumes_tls13 ${mode})
   tls_test(tls_handshake_says_token_not_present_and_recovers_${mode}
     client_reports_token_absent ${mode})
-  tls_test(tls_rsa_without_pss_uses_tls12_pkcs1_${mode} no_pss ${mode})
+  # Decision 4: an RSA key on a token without RSA-PSS.
+  tls_test(tls_rsa_without_pss_pads_pss_for_raw_rsa_tls12_and_tls13_${mode} no_pss ${mode})
+  tls_test(tls_rsa_without_pss_or_raw_rsa_uses_tls12_pkcs1_${mode} no_pss_no_raw ${mode})
 endforeach()
+tls_test(tls_rsa_with_only_raw_rsa_pads_pkcs1_and_pss no_pss_no_pkcs1 local)
 
 tls_test(tls_client_ec_p384_key_tls13 client_ec384_tls13 local)
 tls_test(tls_client_rsa3072_key_tls13 client_rsa3072_tls13 local)

@@ -524,13 +524,35 @@ static const char *tok_cert(int key)
 	return name;
 }
 
-/* Our client with token key `key` against s_server -Verify. */
-static void client_interop(
-	int key, int v, const char *server, const char *sigalgs, const char *want_version)
+/* TLS versions: the tunnel's range (tls-min, tls-max) and the one the
+ * openssl peer is held to (12 or 13). */
+struct versions {
+	int tmin, tmax, peer;
+};
+
+/* "Signature type: RSA-PSS" (or "...: RSA", PKCS#1) in an openssl peer's
+ * log: the scheme our side signed with, as the peer saw it. */
+static void check_peer_saw(const char *log, const char *want_sig)
+{
+	char line[64];
+
+	if (want_sig == NULL)
+		return;
+	snprintf(line, sizeof(line), "ignature type: %s\n", want_sig);
+	CHECK(file_has(log, line));
+	if (!file_has(log, line))
+		fprintf(stderr, "want \"%s\" in %s\n", line, log);
+}
+
+/* Our client with token key `key` against s_server -Verify; sigalgs (or
+ * NULL) is what the server asks of client certificates; want_sig (or
+ * NULL) the scheme s_server must see in our CertificateVerify. */
+static void client_interop_v(int key, struct versions v, const char *server, const char *sigalgs,
+	const char *want_version, const char *want_sig)
 {
 	char cert[64], keyf[64];
 	const char *args[16] = {"-cert", cert, "-key", keyf, "-CAfile", pk("ca.pem"), "-Verify",
-		"1", "-rev", version_flag(v), NULL};
+		"1", "-rev", version_flag(v.peer), NULL};
 	struct cfg_tunnel t;
 	struct tls_side *side;
 	struct result r;
@@ -547,7 +569,10 @@ static void client_interop(
 		args[11] = sigalgs;
 		args[12] = NULL;
 	}
-	tunnel_init(&t, TUNNEL_CLIENT, tok_cert(key), 12, 13);
+	printf("-- our client (TLS %d-%d) with %s against s_server (TLS %d, cert %s, "
+	       "client_sigalgs %s)\n",
+		v.tmin, v.tmax, key_label[key], v.peer, server, sigalgs ? sigalgs : "default");
+	tunnel_init(&t, TUNNEL_CLIENT, tok_cert(key), v.tmin, v.tmax);
 	side = side_new(&t, key);
 	CHECK(side != NULL);
 	/* mkpki.sh makes the token certificates valid for 30 days. */
@@ -571,11 +596,20 @@ static void client_interop(
 	if (r.rc != 0)
 		show_file("s_server", p.log);
 	proc_stop(&p);
+	check_peer_saw(p.log, want_sig);
 	tls_side_free(side);
 }
 
-/* openssl s_client with a client certificate against our server. */
-static void server_interop(int key, int v, const char *peer, const char *want_version)
+static void client_interop(
+	int key, int v, const char *server, const char *sigalgs, const char *want_version)
+{
+	client_interop_v(key, (struct versions){12, 13, v}, server, sigalgs, want_version, NULL);
+}
+
+/* openssl s_client with a client certificate against our server; sigalgs
+ * (or NULL) is what the client accepts from the server. */
+static void server_interop_v(int key, struct versions v, const char *peer, const char *sigalgs,
+	const char *want_version, const char *want_sig)
 {
 	char cert[64], keyf[64], log[700];
 	const char *args[16];
@@ -594,9 +628,17 @@ static void server_interop(int key, int v, const char *peer, const char *want_ve
 	args[n++] = "-CAfile";
 	args[n++] = pk("ca.pem");
 	args[n++] = "-verify_return_error";
-	args[n++] = version_flag(v);
+	args[n++] = "-brief"; /* prints the signature type it saw */
+	args[n++] = version_flag(v.peer);
+	if (sigalgs != NULL) {
+		args[n++] = "-sigalgs";
+		args[n++] = sigalgs;
+	}
 	args[n] = NULL;
-	tunnel_init(&t, TUNNEL_SERVER, tok_cert(key), 12, 13);
+	printf("-- s_client (TLS %d, cert %s, sigalgs %s) against our server (TLS %d-%d) with "
+	       "%s\n",
+		v.peer, peer, sigalgs ? sigalgs : "default", v.tmin, v.tmax, key_label[key]);
+	tunnel_init(&t, TUNNEL_SERVER, tok_cert(key), v.tmin, v.tmax);
 	t.allow.all = 1;
 	side = side_new(&t, key);
 	CHECK(side != NULL);
@@ -613,7 +655,13 @@ static void server_interop(int key, int v, const char *peer, const char *want_ve
 	CHECK(file_has(log, "olleh"));
 	if (r.rc != 0 || !r.echoed)
 		show_file("s_client", log);
+	check_peer_saw(log, want_sig);
 	tls_side_free(side);
+}
+
+static void server_interop(int key, int v, const char *peer, const char *want_version)
+{
+	server_interop_v(key, (struct versions){12, 13, v}, peer, NULL, want_version, NULL);
 }
 
 /* ---- scenarios: refusals ---- */
@@ -1113,16 +1161,112 @@ static void client_reports_token_absent(void)
 	tls_side_free(side);
 }
 
-static void hide_pss(void)
+/* ---- scenarios: RSA keys on tokens that lack schemes (decision 4) ---- */
+
+/* What the fault module hides for a no_* scenario: RSA-PSS always, and
+ * raw RSA or PKCS#1 as the name says. */
+static void hide_mechanisms(const char *scenario)
 {
+	const char *more = "";
+
+	if (strcmp(scenario, "no_pss_no_raw") == 0)
+		more = ", CKM_RSA_X_509";
+	else if (strcmp(scenario, "no_pss_no_pkcs1") == 0)
+		more = ", CKM_RSA_PKCS";
 	CHECK(itest_fault_conf(fault_conf,
 		      "calls_log = %s\nhide_mechanisms = CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS, "
-		      "CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS\n",
-		      calls_log) == 0);
+		      "CKM_SHA384_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS%s\n",
+		      calls_log, more) == 0);
 }
 
-/* Decision 4: an RSA key on a token without RSA-PSS. */
+/* Lines of the calls log holding needle (" C_SignInit 0x70"...). */
+static long log_lines(const char *needle)
+{
+	char line[256];
+	long n = 0;
+	FILE *f = fopen(calls_log, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Every token signature succeeded at its first try: no mechanism the
+ * token lacks was asked for (a hidden one fails C_SignInit with
+ * CKR_MECHANISM_INVALID, 0x70). */
+static void signatures_all_clean(void)
+{
+	long inits = log_lines(" C_SignInit "), ok = log_lines(" C_SignInit 0x0\n");
+
+	printf("C_SignInit calls: %ld (%ld ok), C_Sign ok: %ld, CKR_MECHANISM_INVALID: %ld\n",
+		inits, ok, log_lines(" C_Sign 0x0\n"), log_lines(" C_SignInit 0x70\n"));
+	CHECK(inits > 0 && inits == ok);
+	CHECK(log_lines(" C_Sign 0x0\n") == ok);
+}
+
+static const struct versions tls12_only = {12, 12, 12}, tls13_only = {13, 13, 13};
+
+/* The token lacks RSA-PSS but has raw RSA: the agent pads RSA-PSS and the
+ * token signs with CKM_RSA_X_509. TLS 1.3 works, and TLS 1.2 against
+ * peers that prefer RSA-PSS (openssl does, for both CertificateVerify and
+ * ServerKeyExchange), with every hash TLS uses. */
 static void no_pss(void)
+{
+	struct signer_key_info info;
+	struct cfg_tunnel t;
+	struct tls_side *side = NULL;
+
+	CHECK_RC(signer_key_info(signer, K_RSA2048, &info), 0);
+	CHECK(!(info.caps & P11_CAP_RSA_PSS) && (info.caps & P11_CAP_RSA_PKCS1) &&
+		(info.caps & P11_CAP_RSA_RAW));
+	tunnel_init(&t, TUNNEL_CLIENT, "tok-rsa2048.pem", 13, 13);
+	CHECK_RC(tls_side_new(&t, signer, K_RSA2048, &side), 0);
+	tls_side_free(side);
+	client_interop_v(K_RSA2048, tls12_only, "peer-rsa", NULL, "TLSv1.2", "RSA-PSS");
+	client_interop_v(
+		K_RSA2048, tls12_only, "peer-rsa", "rsa_pss_rsae_sha384", "TLSv1.2", "RSA-PSS");
+	client_interop_v(
+		K_RSA2048, tls12_only, "peer-rsa", "rsa_pss_rsae_sha512", "TLSv1.2", "RSA-PSS");
+	server_interop_v(K_RSA2048, tls12_only, "peer", NULL, "TLSv1.2", "RSA-PSS");
+	server_interop_v(
+		K_RSA2048, tls12_only, "peer-rsa", "rsa_pss_rsae_sha512", "TLSv1.2", "RSA-PSS");
+	client_interop_v(K_RSA2048, tls13_only, "peer-rsa", NULL, "TLSv1.3", "RSA-PSS");
+	server_interop_v(K_RSA2048, tls13_only, "peer", NULL, "TLSv1.3", "RSA-PSS");
+	/* Another modulus size, and tunnels that allow both versions. */
+	client_interop_v(
+		K_RSA3072, (struct versions){12, 13, 13}, "peer", NULL, "TLSv1.3", "RSA-PSS");
+	server_interop_v(
+		K_RSA3072, (struct versions){12, 13, 12}, "peer", NULL, "TLSv1.2", "RSA-PSS");
+	/* PKCS#1 where the peer asks for it: the token's own CKM_RSA_PKCS. */
+	client_interop_v(K_RSA2048, tls12_only, "peer-rsa", "RSA+SHA256", "TLSv1.2", "RSA");
+	signatures_all_clean();
+}
+
+/* Raw RSA is the token's only RSA mechanism: PKCS#1 is padded here too. */
+static void no_pss_no_pkcs1(void)
+{
+	struct signer_key_info info;
+
+	CHECK_RC(signer_key_info(signer, K_RSA2048, &info), 0);
+	CHECK((info.caps & (P11_CAP_RSA_PSS | P11_CAP_RSA_PKCS1 | P11_CAP_RSA_RAW)) ==
+		P11_CAP_RSA_RAW);
+	/* PKCS#1: asked for by the server, and by this wolfSSL with an EC
+	 * server certificate (it then signs PKCS#1 whatever the list says). */
+	client_interop_v(K_RSA2048, tls12_only, "peer-rsa", "RSA+SHA256", "TLSv1.2", "RSA");
+	client_interop_v(K_RSA2048, tls12_only, "peer", NULL, "TLSv1.2", "RSA");
+	server_interop_v(K_RSA2048, tls12_only, "peer-rsa", "RSA+SHA384", "TLSv1.2", "RSA");
+	/* RSA-PSS. */
+	client_interop_v(K_RSA2048, tls12_only, "peer-rsa", NULL, "TLSv1.2", "RSA-PSS");
+	server_interop_v(K_RSA2048, tls13_only, "peer", NULL, "TLSv1.3", "RSA-PSS");
+	signatures_all_clean();
+}
+
+/* Neither RSA-PSS nor raw RSA: TLS 1.3 is refused with the reason, TLS 1.2
+ * uses PKCS#1 signatures where the peer lets wolfSSL choose them. */
+static void no_pss_no_raw(void)
 {
 	struct cfg_tunnel t;
 	struct tls_side *side = NULL;
@@ -1130,12 +1274,14 @@ static void no_pss(void)
 	int rc;
 
 	CHECK_RC(signer_key_info(signer, K_RSA2048, &info), 0);
-	CHECK(!(info.caps & P11_CAP_RSA_PSS) && (info.caps & P11_CAP_RSA_PKCS1));
+	CHECK(!(info.caps & (P11_CAP_RSA_PSS | P11_CAP_RSA_RAW)) &&
+		(info.caps & P11_CAP_RSA_PKCS1));
 	tunnel_init(&t, TUNNEL_CLIENT, "tok-rsa2048.pem", 13, 13);
 	rc = tls_side_new(&t, signer, K_RSA2048, &side);
 	printf("TLS 1.3 only: rc=%d detail=\"%s\"\n", rc, mtls_err_detail());
 	CHECK(rc == MTLS_ERR_MECHANISM);
 	CHECK(strstr(mtls_err_detail(), "lacks RSA-PSS") != NULL);
+	CHECK(strstr(mtls_err_detail(), "CKM_RSA_X_509") != NULL);
 	CHECK(strstr(mtls_err_detail(), "tls-min = 1.2") != NULL);
 	tls_side_free(side);
 	/* With 1.2 allowed: TLS 1.2 with PKCS#1 signatures. Our client, and the
@@ -1445,6 +1591,10 @@ static void run(const char *s)
 		client_reports_token_absent();
 	else if (strcmp(s, "no_pss") == 0)
 		no_pss();
+	else if (strcmp(s, "no_pss_no_pkcs1") == 0)
+		no_pss_no_pkcs1();
+	else if (strcmp(s, "no_pss_no_raw") == 0)
+		no_pss_no_raw();
 	else if (strcmp(s, "bench") == 0)
 		bench();
 	else if (strcmp(s, "parallel_pairs") == 0)
@@ -1483,8 +1633,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setenv("MTLS_FAULT_CONF", fault_conf, 1);
-	if (strcmp(argv[1], "no_pss") == 0)
-		hide_pss();
+	if (strncmp(argv[1], "no_pss", 6) == 0)
+		hide_mechanisms(argv[1]);
 	else
 		CHECK(itest_fault_conf(fault_conf, "calls_log = %s\n", calls_log) == 0);
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));

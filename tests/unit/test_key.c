@@ -289,7 +289,8 @@ static void a_token_without_a_mechanism_for_the_key_is_refused(void **state)
 	open_fails(
 		EC_URI, MTLS_ERR_MECHANISM, "no signature mechanism for this EC (CKM_ECDSA) key");
 	fake_set_mechanisms(ec_only, 1);
-	open_fails(RSA_URI, MTLS_ERR_MECHANISM, "RSA (CKM_RSA_PKCS)");
+	open_fails(
+		RSA_URI, MTLS_ERR_MECHANISM, "RSA (CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_RSA_X_509)");
 }
 
 static void an_rsa_key_on_a_token_without_pss_can_only_do_pkcs1(void **state)
@@ -411,6 +412,86 @@ static void pss_without_the_mechanism_points_to_tls_1_2(void **state)
 	assert_detail_has("TLS 1.3");
 	assert_int_equal(fake_calls(FAKE_SIGN_INIT), 0);
 	sign_ok(key, P11_SIG_RSA_PKCS1, 51);
+	p11_key_free(key);
+}
+
+/* ---- raw RSA: the scheme the token lacks, padded by the caller ---- */
+
+static int sign_raw(struct p11_key *key, size_t inlen, uint8_t first)
+{
+	uint8_t in[P11_SIG_RAW_MAX + 1], out[P11_SIG_MAX];
+	size_t outlen = sizeof(out);
+
+	memset(in, 0x5c, sizeof(in));
+	in[0] = first;
+	return p11_key_sign(key, P11_SIG_RSA_RAW, in, inlen, out, &outlen);
+}
+
+static void a_token_that_signs_raw_rsa_gives_rsa_keys_the_raw_cap(void **state)
+{
+	static const CK_MECHANISM_TYPE mechs[] = {CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_X_509};
+	struct p11_key *rsa, *ec;
+
+	fake_set_mechanisms(mechs, 3);
+	rsa = open_key(RSA_URI);
+	ec = open_key(EC_URI);
+	assert_int_equal(p11_key_caps(rsa), P11_CAP_RSA_PKCS1 | P11_CAP_RSA_RAW);
+	assert_int_equal(p11_key_caps(ec), P11_CAP_ECDSA);
+	p11_key_free(rsa);
+	p11_key_free(ec);
+}
+
+static void raw_rsa_signs_a_modulus_sized_block_with_ckm_rsa_x_509(void **state)
+{
+	static const CK_MECHANISM_TYPE mechs[] = {CKM_RSA_PKCS, CKM_RSA_X_509};
+	struct p11_key *key;
+
+	fake_set_mechanisms(mechs, 2);
+	key = open_key(RSA_URI);
+	assert_int_equal(sign_raw(key, 256, 0x7f), 0);
+	assert_int_equal(fake_last()->mech, CKM_RSA_X_509);
+	assert_false(fake_last()->has_pss);
+	assert_int_equal(fake_last()->inlen, 256);
+	assert_int_equal(fake_last()->in[0], 0x7f);
+	assert_int_equal(fake_last()->in[255], 0x5c);
+	p11_key_free(key);
+}
+
+/* Raw RSA only stands in for a missing scheme, on exact blocks. */
+static void raw_rsa_is_refused_unless_needed_and_well_formed(void **state)
+{
+	static const CK_MECHANISM_TYPE all[] = {
+		CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_RSA_X_509};
+	static const CK_MECHANISM_TYPE no_raw[] = {CKM_ECDSA, CKM_RSA_PKCS};
+	struct p11_key *key, *ec;
+
+	fake_set_mechanisms(all, 4);
+	key = open_key(RSA_URI);
+	ec = open_key(EC_URI);
+	assert_int_equal(p11_key_caps(key), P11_CAP_RSA_PKCS1 | P11_CAP_RSA_PSS | P11_CAP_RSA_RAW);
+	assert_int_equal(sign_raw(key, 256, 0), MTLS_ERR_MECHANISM);
+	assert_detail_has("signs RSA-PSS and PKCS#1 itself");
+	assert_int_equal(sign_raw(ec, 256, 0), MTLS_ERR_KEY);
+	p11_key_free(key);
+	p11_key_free(ec);
+	fake_set_mechanisms(no_raw, 2);
+	key = open_key(RSA_URI);
+	assert_int_equal(sign_raw(key, 256, 0), MTLS_ERR_MECHANISM);
+	assert_detail_has("does not offer CKM_RSA_X_509");
+	p11_key_free(key);
+	fake_set_mechanisms(all + 3, 1);
+	key = open_key(RSA_URI);
+	assert_int_equal(p11_key_caps(key), P11_CAP_RSA_RAW);
+	assert_int_equal(sign_raw(key, 255, 0), MTLS_ERR_ARG);
+	assert_detail_has("input to sign of 255 bytes");
+	assert_int_equal(sign_raw(key, 257, 0), MTLS_ERR_ARG);
+	assert_detail_has("must be 256 bytes with the top bit clear, got 257");
+	assert_int_equal(sign_raw(key, 256, 0x80), MTLS_ERR_ARG);
+	assert_int_equal(sign_raw(key, P11_SIG_RAW_MAX + 1, 0), MTLS_ERR_ARG);
+	assert_int_equal(sign_raw(key, 32, 0), MTLS_ERR_ARG);
+	assert_int_equal(fake_calls(FAKE_SIGN_INIT), 0);
+	assert_int_equal(sign_raw(key, 256, 0), 0);
+	assert_int_equal(fake_last()->mech, CKM_RSA_X_509);
 	p11_key_free(key);
 }
 
@@ -1103,6 +1184,9 @@ int main(void)
 		T(rsa_pss_uses_the_hash_mgf_and_salt_of_the_scheme),
 		T(a_scheme_that_does_not_fit_the_key_is_refused_without_a_token_call),
 		T(pss_without_the_mechanism_points_to_tls_1_2),
+		T(a_token_that_signs_raw_rsa_gives_rsa_keys_the_raw_cap),
+		T(raw_rsa_signs_a_modulus_sized_block_with_ckm_rsa_x_509),
+		T(raw_rsa_is_refused_unless_needed_and_well_formed),
 		T(pss_with_an_input_of_the_wrong_length_is_refused),
 		T(an_empty_or_too_long_input_is_refused),
 		T(null_arguments_are_refused),

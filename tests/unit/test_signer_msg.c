@@ -482,6 +482,30 @@ static void sign_round_trips(void **state)
 	assert_memory_equal(q.in, in, sizeof(in));
 }
 
+/* A raw RSA block as long as the largest modulus is the largest request. */
+static void sign_raw_round_trips(void **state)
+{
+	static uint8_t in[P11_SIG_RAW_MAX], buf[SIGNER_REQ_MAX + 1];
+	static struct signer_msg_req q;
+	struct signer_msg_hdr h;
+	const uint8_t *body;
+	size_t len, n;
+	const size_t sizes[] = {P11_SIG_RAW_MIN, 384, P11_SIG_RAW_MAX};
+
+	for (n = 0; n < sizeof(sizes) / sizeof(sizes[0]); n++) {
+		memset(in, (int)n + 1, sizes[n]);
+		assert_int_equal(signer_msg_encode_sign(7, 1, P11_SIG_RSA_RAW, in, sizes[n],
+					 P11_SIG_MAX, buf, sizeof(buf), &len),
+			0);
+		assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
+		assert_int_equal(signer_msg_decode_req(&h, body, 2, &q), 0);
+		assert_int_equal(q.sig, P11_SIG_RSA_RAW);
+		assert_int_equal(q.inlen, sizes[n]);
+		assert_memory_equal(q.in, in, sizes[n]);
+	}
+	assert_int_equal(len, SIGNER_REQ_MAX);
+}
+
 static void sign_encoder_refuses_bad_requests(void **state)
 {
 	uint8_t in[P11_SIG_IN_MAX + 1] = {0}, buf[256];
@@ -506,6 +530,32 @@ static void sign_encoder_refuses_bad_requests(void **state)
 		MTLS_ERR_TOO_BIG);
 	assert_int_equal(signer_msg_encode_sign(1, 0, P11_SIG_ECDSA, in, 32, 64, buf, 30, &len),
 		MTLS_ERR_TOO_BIG);
+	assert_int_equal(
+		signer_msg_encode_sign(1, 0, P11_SIG_LAST + 1, in, 32, 64, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+}
+
+static void sign_encoder_bounds_raw_blocks(void **state)
+{
+	static uint8_t in[P11_SIG_RAW_MAX + 1], buf[SIGNER_REQ_MAX + 16];
+	size_t len;
+
+	assert_int_equal(signer_msg_encode_sign(1, 0, P11_SIG_RSA_RAW, in, P11_SIG_RAW_MIN - 1,
+				 P11_SIG_MAX, buf, sizeof(buf), &len),
+		MTLS_ERR_ARG);
+	assert_int_equal(signer_msg_encode_sign(1, 0, P11_SIG_RSA_RAW, in, 32, P11_SIG_MAX, buf,
+				 sizeof(buf), &len),
+		MTLS_ERR_ARG);
+	assert_int_equal(signer_msg_encode_sign(1, 0, P11_SIG_RSA_RAW, in, P11_SIG_RAW_MAX + 1,
+				 P11_SIG_MAX, buf, sizeof(buf), &len),
+		MTLS_ERR_TOO_BIG);
+	/* Only raw blocks may be that long. */
+	assert_int_equal(signer_msg_encode_sign(1, 0, P11_SIG_RSA_PKCS1, in, P11_SIG_RAW_MIN,
+				 P11_SIG_MAX, buf, sizeof(buf), &len),
+		MTLS_ERR_TOO_BIG);
+	assert_int_equal(signer_msg_encode_sign(1, 0, P11_SIG_RSA_RAW, in, P11_SIG_RAW_MIN,
+				 P11_SIG_MAX, buf, sizeof(buf), &len),
+		0);
 }
 
 static void sign_body(
@@ -535,7 +585,9 @@ static void sign_errors_are_malformed(void **state)
 	expect_bad(decode(&p, REQ, 1), "key index out of range");
 	sign_body(&p, 0, 0, 64, 32, 32);
 	expect_bad(decode(&p, REQ, 1), "unknown signature mechanism");
-	sign_body(&p, 0, P11_SIG_RSA_PSS_SHA512 + 1, 64, 32, 32);
+	sign_body(&p, 0, P11_SIG_LAST + 1, 64, 32, 32);
+	expect_bad(decode(&p, REQ, 1), "unknown signature mechanism");
+	sign_body(&p, 0, 0xffff, 64, 32, 32);
 	expect_bad(decode(&p, REQ, 1), "unknown signature mechanism");
 	sign_body(&p, 0, P11_SIG_ECDSA, P11_SIG_MAX + 1, 32, 32);
 	expect_bad(decode(&p, REQ, 1), "signature room over its bound");
@@ -548,6 +600,28 @@ static void sign_errors_are_malformed(void **state)
 	sign_body(&p, 0, P11_SIG_ECDSA, 64, 32, 33);
 	expect_bad(decode(&p, REQ, 1), "trailing bytes");
 	sign_body(&p, 0, P11_SIG_ECDSA, 0, 32, 32);
+	assert_int_equal(decode(&p, REQ, 1), 0);
+}
+
+/* Raw RSA blocks are as long as a modulus the bridge accepts; nothing
+ * else may be that long. */
+static void sign_raw_length_errors_are_malformed(void **state)
+{
+	static struct pkt p;
+
+	sign_body(&p, 0, P11_SIG_RSA_RAW, 512, 32, 32);
+	expect_bad(decode(&p, REQ, 1), "input length out of range");
+	sign_body(&p, 0, P11_SIG_RSA_RAW, 512, P11_SIG_RAW_MIN - 1, P11_SIG_RAW_MIN - 1);
+	expect_bad(decode(&p, REQ, 1), "input length out of range");
+	sign_body(&p, 0, P11_SIG_RSA_RAW, 512, P11_SIG_RAW_MAX + 1, 0);
+	expect_bad(decode(&p, REQ, 1), "input length out of range");
+	sign_body(&p, 0, P11_SIG_RSA_PKCS1, 512, P11_SIG_RAW_MIN, P11_SIG_RAW_MIN);
+	expect_bad(decode(&p, REQ, 1), "input length out of range");
+	sign_body(&p, 0, P11_SIG_RSA_RAW, 512, P11_SIG_RAW_MIN, P11_SIG_RAW_MIN - 1);
+	expect_bad(decode(&p, REQ, 1), "SIGN input runs past the body");
+	sign_body(&p, 0, P11_SIG_RSA_RAW, 512, P11_SIG_RAW_MIN, P11_SIG_RAW_MIN);
+	assert_int_equal(decode(&p, REQ, 1), 0);
+	sign_body(&p, 0, P11_SIG_RSA_RAW, 512, P11_SIG_RAW_MAX, P11_SIG_RAW_MAX);
 	assert_int_equal(decode(&p, REQ, 1), 0);
 }
 
@@ -766,8 +840,12 @@ static void info_reply_errors_are_malformed(void **state)
 	expect_bad(decode(&p, REPLY, 0), "unknown key type");
 	info_ok(&p, P11_KEY_RSA, SIGNER_BITS_MAX + 1, P11_CAP_RSA_PSS, 10, 10);
 	expect_bad(decode(&p, REPLY, 0), "key size out of range");
-	info_ok(&p, P11_KEY_RSA, 2048, 1u << 3, 10, 10);
+	info_ok(&p, P11_KEY_RSA, 2048, 1u << 4, 10, 10);
 	expect_bad(decode(&p, REPLY, 0), "unknown key capabilities");
+	info_ok(&p, P11_KEY_RSA, 2048, P11_CAP_KNOWN + 1, 10, 10);
+	expect_bad(decode(&p, REPLY, 0), "unknown key capabilities");
+	info_ok(&p, P11_KEY_RSA, 2048, P11_CAP_RSA_PKCS1 | P11_CAP_RSA_RAW, 10, 10);
+	assert_int_equal(decode(&p, REPLY, 0), 0);
 	info_ok(&p, P11_KEY_RSA, 2048, P11_CAP_RSA_PSS, 0, 0);
 	expect_bad(decode(&p, REPLY, 0), "public key length out of range");
 	info_ok(&p, P11_KEY_RSA, 2048, P11_CAP_RSA_PSS, SIGNER_SPKI_MAX + 1, 0);
@@ -920,10 +998,11 @@ static void certs_round_trips(void **state)
 	assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
 	assert_int_equal(signer_msg_decode_req(&h, body, 1, &q), 0);
 	assert_string_equal(q.uri, "");
-	/* A URI at its bound is the largest request. */
+	/* A URI at its bound fits the request bound. */
 	memset(big, 'u', SIGNER_URI_MAX);
 	assert_int_equal(signer_msg_encode_certs(13, 0, big, buf, sizeof(buf), &len), 0);
-	assert_int_equal(len, SIGNER_REQ_MAX);
+	assert_int_equal(len, SIGNER_MSG_HDR_LEN + SIGNER_CERTS_BODY_MAX);
+	assert_true(len <= SIGNER_REQ_MAX);
 	assert_int_equal(signer_msg_decode_hdr(buf, len, &h, &body), 0);
 	assert_int_equal(signer_msg_decode_req(&h, body, 1, &q), 0);
 	assert_int_equal(strlen(q.uri), SIGNER_URI_MAX);
@@ -1137,8 +1216,11 @@ int main(void)
 		cmocka_unit_test(info_round_trips),
 		cmocka_unit_test(info_errors_are_malformed),
 		cmocka_unit_test(sign_round_trips),
+		cmocka_unit_test(sign_raw_round_trips),
 		cmocka_unit_test(sign_encoder_refuses_bad_requests),
+		cmocka_unit_test(sign_encoder_bounds_raw_blocks),
 		cmocka_unit_test(sign_errors_are_malformed),
+		cmocka_unit_test(sign_raw_length_errors_are_malformed),
 		cmocka_unit_test(request_decoder_wants_a_request),
 		cmocka_unit_test(open_reply_round_trips),
 		cmocka_unit_test(reply_encoders_refuse_bad_status),
