@@ -3,7 +3,7 @@ mtls_integration_exe(test_bridge_sign ${CMAKE_CURRENT_SOURCE_DIR}/test_bridge_si
 target_link_libraries(test_bridge_sign PRIVATE PkgConfig::WOLFSSL)
 mtls_integration_test(NAME bridge_signatures_verify_with_openssl
   COMMAND $<TARGET_FILE:test_bridge_sign>)
-mtls_integration_test(NAME bridge_says_an_rsa_key_on_a_token_without_pss_cannot_do_tls13
+mtls_integration_test(NAME bridge_reports_missing_pss_and_offers_raw_rsa_in_its_place
   COMMAND $<TARGET_FILE:test_bridge_sign> no-pss)
 
 mtls_integration_exe(test_bridge_threads ${CMAKE_CURRENT_SOURCE_DIR}/test_bridge_threads.c)

@@ -414,7 +414,7 @@ static void signer_modes_answer_alike(void)
 	static const struct case_ cases[] = {
 		{2, P11_SIG_ECDSA, 32, P11_SIG_MAX, MTLS_ERR_ARG},
 		{0, 0, 32, P11_SIG_MAX, MTLS_ERR_ARG},
-		{0, P11_SIG_RSA_PSS_SHA512 + 1, 32, P11_SIG_MAX, MTLS_ERR_ARG},
+		{0, P11_SIG_LAST + 1, 32, P11_SIG_MAX, MTLS_ERR_ARG},
 		{0, P11_SIG_ECDSA, P11_SIG_IN_MAX + 1, P11_SIG_MAX, MTLS_ERR_TOO_BIG},
 		{0, P11_SIG_ECDSA, 0, P11_SIG_MAX, MTLS_ERR_ARG},
 		{0, P11_SIG_ECDSA, 32, 8, 1}, /* output too small */
