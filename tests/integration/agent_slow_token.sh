@@ -8,7 +8,8 @@ set -eu
 make_pki
 start_echo
 printf 'latency.C_Sign = 200\n' >"$D/fault.conf"
-MTLS_FAULT_CONF=$D/fault.conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --allow-cn peer --handshake-workers 4 --handshake-queue 16
+MTLS_FAULT_CONF=$D/fault.conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --allow-cn peer --handshake-workers 4 --handshake-queue 16 \
+	--metrics-listen "unix:$D/metrics.sock"
 client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem"
 
 # The established tunnel: 3000 paced round trips (about 4 s) ...
@@ -35,4 +36,11 @@ awk -v s="$slowest" -v k="$scale" 'BEGIN { exit !(s < 100.0 * k) }' ||
 	fail "slowest refusal took $slowest ms (limit $((100 * scale)) ms)"
 [ "$ok" -gt 0 ] || fail "no handshake completed during the storm"
 grep -q 'refused: handshake queue full' "$D/server.log" || fail "no logged reason for the refusals"
+# The metrics count each refusal under its reason, and the slow signatures.
+curl -sS --max-time 10 --unix-socket "$D/metrics.sock" http://localhost/metrics >"$D/metrics.txt" ||
+	fail "no metrics from the server agent"
+qf=$(awk '/^mtls_handshake_failures_total\{.*reason="queue_full"/ { print $2 }' "$D/metrics.txt")
+[ "${qf:-0}" = "$refused" ] || fail "metrics count ${qf:-0} queue_full refusals, the clients saw $refused"
+slow=$(awk '/^mtls_token_signature_duration_seconds_bucket\{le="0.1"\}/ { print $2 }' "$D/metrics.txt")
+[ "${slow:-x}" = 0 ] || fail "signatures under 100 ms in the histogram of a 200 ms token: ${slow:-none}"
 echo "ok: p99 ${p99} ms during the storm; $ok handshakes, $refused refused, slowest refusal ${slowest} ms"
