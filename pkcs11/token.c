@@ -8,6 +8,7 @@
 
 #include <p11-kit/p11-kit.h>
 
+#include "admin_int.h"
 #include "bridge.h"
 #include "mtls/err.h"
 #include "mtls/log.h"
@@ -735,6 +736,48 @@ static void put_back_locked(struct p11_token *tok, const struct p11_session *s, 
 		tok->idle[tok->nidle++] = s->h;
 	}
 	pthread_cond_signal(&tok->cv);
+}
+
+/* Read-write sessions are opened for the admin API only (key generation),
+ * counted in nopen like the pool's so that closing the last session of all
+ * still marks the logout; closed again by token_discard(). */
+int token_acquire_rw(struct p11_token *tok, struct p11_session *s)
+{
+	enum rv_class cls;
+	CK_RV rv;
+	int rc;
+
+	pthread_mutex_lock(&tok->mu);
+	rc = ensure_present_locked(tok);
+	if (rc != 0)
+		goto out;
+	rv = tok->fl->C_OpenSession(
+		tok->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s->h);
+	if (rv != CKR_OK) {
+		rc = rv_fail(rv, "C_OpenSession (read-write)",
+			rv == CKR_TOKEN_WRITE_PROTECTED ? "the token is write-protected" : NULL);
+		goto out;
+	}
+	tok->nopen++;
+	s->gen = tok->gen;
+	if (tok->want_login && !tok->logged_in) {
+		rc = login_locked(tok, s->h, &cls);
+		if (rc != 0)
+			close_session_locked(tok, s->h);
+		if (rc != 0 && cls == RV_REMOVED)
+			mark_absent_locked(tok);
+	}
+out:
+	pthread_mutex_unlock(&tok->mu);
+	return rc;
+}
+
+void token_login_state(struct p11_token *tok, int *want, int *logged_in)
+{
+	pthread_mutex_lock(&tok->mu);
+	*want = tok->want_login;
+	*logged_in = tok->logged_in;
+	pthread_mutex_unlock(&tok->mu);
 }
 
 void token_release(struct p11_token *tok, const struct p11_session *s)
