@@ -16,6 +16,8 @@ pkgs=(
 	stunnel4 libengine-pkcs11-openssl              # independent mTLS peer signing on the token
 	curl                                           # scrapes the agent's metrics and health endpoint
 	systemd                                        # systemd-socket-activate, systemd-analyze (tests)
+	strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins # pki --est: independent EST client
+	swtpm swtpm-tools libtpm2-pkcs11-1 libtss2-tcti-swtpm0 # software TPM + tpm2-pkcs11 (TPM path tests)
 )
 missing=()
 for p in "${pkgs[@]}"; do
