@@ -89,7 +89,6 @@ static void free_dead_signers(struct engine *e, int all)
 		*pp = sg->next;
 		pthread_mutex_unlock(&e->mu);
 		signer_free(sg->signer);
-		free(sg->what);
 		free(sg);
 		pthread_mutex_lock(&e->mu);
 	}
@@ -107,7 +106,10 @@ static void gen_put(struct engine *e, struct gen *g)
 	pthread_mutex_unlock(&e->mu);
 	if (left == 0) {
 		signer_ref_put(e, g->sg);
-		cfg_free(g->cfg);
+		if (g->parent != NULL)
+			gen_put(e, g->parent); /* the configuration is the parent's */
+		else
+			cfg_free(g->cfg);
 		free(g);
 	}
 }
@@ -139,86 +141,69 @@ void engine_tunnel_put(struct engine *e, struct tunnel *t)
 
 /* ---- building a configuration's tunnels ---- */
 
-/* The distinct key URIs of cfg in order (tunnels naming the same key share
- * an index, written to idx[]), and a text naming them and the PIN source:
- * a reload whose text is the same keeps the running signer. */
-static char *key_list(const struct cfg_agent *cfg, const char **uris, size_t *n, unsigned *idx)
+/* The distinct key URIs of cfg in order; tunnels naming the same key
+ * share an index, written to idx[]. */
+static void key_list(const struct cfg_agent *cfg, const char **uris, size_t *n, unsigned *idx)
 {
-	size_t i, j, len = 64;
-	char *what;
+	size_t i, j;
 
 	*n = 0;
 	for (i = 0; i < cfg->ntunnels; i++) {
 		for (j = 0; j < *n && strcmp(uris[j], cfg->tunnels[i]->key_uri) != 0; j++)
 			;
-		if (j == *n) {
+		if (j == *n)
 			uris[(*n)++] = cfg->tunnels[i]->key_uri;
-			len += strlen(cfg->tunnels[i]->key_uri) + 1;
-		}
 		idx[i] = (unsigned)j;
 	}
-	len += (cfg->pin_file ? strlen(cfg->pin_file) : 0) +
-		(cfg->pin_credential ? strlen(cfg->pin_credential) : 0);
-	if ((what = malloc(len)) == NULL)
-		return NULL;
-	snprintf(what, len, "%s\n%s\n%d%d\n", cfg->pin_file ? cfg->pin_file : "",
-		cfg->pin_credential ? cfg->pin_credential : "", cfg->allow_pin_value,
-		cfg->signer_in_process);
-	for (j = 0; j < *n; j++) {
-		strcat(what, uris[j]);
-		strcat(what, "\n");
-	}
-	return what;
 }
 
-/* A generation for cfg (taken over, freed on failure): the running signer
- * if cfg names the same keys and PIN source as the current one, else a new
- * signer for its keys. */
-static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen **out)
+/* A generation for cfg (taken over, freed on failure), or for the
+ * configuration of parent (a command-line reload: same options, read
+ * again) with a new signer for its keys. Every reload opens a new signer,
+ * so keys are looked up again by their URIs: a key re-made under the same
+ * name (`mtls-provision renew --rekey`) is found; the old signer serves
+ * the old tunnels until they close. */
+static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen *parent, struct gen **out)
 {
 	const char *uris[CFG_MAX_TUNNELS];
 	unsigned idx[CFG_MAX_TUNNELS];
 	struct signer_config sc = {0};
 	struct gen *g = calloc(1, sizeof(*g));
-	struct signer_ref *sg = NULL;
+	struct signer_ref *sg = calloc(1, sizeof(*sg));
 	size_t n;
-	char *what = NULL;
 	int rc = MTLS_ERR_NOMEM;
 
-	if (g == NULL || (what = key_list(cfg, uris, &n, idx)) == NULL)
+	if (parent != NULL)
+		cfg = parent->cfg;
+	if (g == NULL || sg == NULL)
 		goto fail;
-	if (e->gen != NULL && strcmp(e->gen->sg->what, what) == 0) {
-		free(what);
-		pthread_mutex_lock(&e->mu);
-		e->gen->sg->refs++;
-		pthread_mutex_unlock(&e->mu);
-		g->sg = e->gen->sg;
-	} else {
-		if ((sg = calloc(1, sizeof(*sg))) == NULL)
-			goto fail;
-		sc.key_uris = uris;
-		sc.nkeys = n;
-		sc.p11.pin_file = cfg->pin_file;
-		sc.p11.pin_credential = cfg->pin_credential;
-		sc.p11.allow_pin_value = cfg->allow_pin_value;
-		rc = cfg->signer_in_process ? signer_new_local(&sc, &sg->signer)
-					    : signer_new_process(&sc, NULL, &sg->signer);
-		if (rc != 0)
-			goto fail;
-		sg->nkeys = n;
-		sg->what = what;
-		sg->refs = 1;
-		g->sg = sg;
-	}
+	key_list(cfg, uris, &n, idx);
+	sc.key_uris = uris;
+	sc.nkeys = n;
+	sc.p11.pin_file = cfg->pin_file;
+	sc.p11.pin_credential = cfg->pin_credential;
+	sc.p11.allow_pin_value = cfg->allow_pin_value;
+	rc = cfg->signer_in_process ? signer_new_local(&sc, &sg->signer)
+				    : signer_new_process(&sc, NULL, &sg->signer);
+	if (rc != 0)
+		goto fail;
+	sg->nkeys = n;
+	sg->refs = 1;
+	g->sg = sg;
 	g->cfg = cfg;
 	g->refs = 1;
+	if ((g->parent = parent) != NULL) {
+		pthread_mutex_lock(&e->mu);
+		parent->refs++;
+		pthread_mutex_unlock(&e->mu);
+	}
 	*out = g;
 	return 0;
 fail:
 	free(sg);
-	free(what);
 	free(g);
-	cfg_free(cfg);
+	if (parent == NULL)
+		cfg_free(cfg);
 	return rc;
 }
 
@@ -276,14 +261,13 @@ static int tunnels_build(struct engine *e, struct gen *g, struct tunnel **old, s
 	struct tunnel **ts = calloc(g->cfg->ntunnels + 1, sizeof(*ts));
 	struct tunnel **src = calloc(g->cfg->ntunnels + 1, sizeof(*src));
 	const struct cfg_tunnel *tc;
-	char why[512], *what;
+	char why[512];
 	size_t i, n;
 	int rc = 0, activated;
 
-	what = key_list(g->cfg, uris, &n, idx);
-	if (ts == NULL || src == NULL || what == NULL)
+	key_list(g->cfg, uris, &n, idx);
+	if (ts == NULL || src == NULL)
 		rc = MTLS_ERR_NOMEM;
-	free(what);
 	for (i = 0; rc == 0 && i < g->cfg->ntunnels; i++) {
 		tc = g->cfg->tunnels[i];
 		if ((ts[i] = calloc(1, sizeof(*ts[i]))) == NULL) {
@@ -423,7 +407,7 @@ int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **o
 	sd_activation_init();
 	rc = setup_loop(e);
 	if (rc == 0)
-		rc = gen_new(e, cfg, &e->gen);
+		rc = gen_new(e, cfg, NULL, &e->gen);
 	else
 		cfg_free(cfg);
 	if (rc == 0)
@@ -548,14 +532,11 @@ static void reload(struct engine *e)
 		if (rc == 0)
 			rc = cfg_check(cfg);
 		if (rc == 0)
-			rc = gen_new(e, cfg, &g); /* frees cfg on failure */
+			rc = gen_new(e, cfg, NULL, &g); /* frees cfg on failure */
 		else
 			cfg_free(cfg);
 	} else {
-		g = e->gen;
-		pthread_mutex_lock(&e->mu);
-		g->refs++;
-		pthread_mutex_unlock(&e->mu);
+		rc = gen_new(e, NULL, e->gen, &g);
 	}
 	if (rc == 0) {
 		rc = tunnels_build(e, g, e->tunnels, e->ntunnels, &ts, &src);
@@ -571,14 +552,9 @@ static void reload(struct engine *e)
 		sd_ready(e->status);
 		return;
 	}
-	if (g != e->gen) {
-		note_restart_only(e->gen->cfg, g->cfg);
-		mtls_log_set_level(g->cfg->log_level);
-		if (g->sg != e->gen->sg) {
-			health_set_signer(e->health, g->sg->signer, g->sg->nkeys);
-			mtls_log(MTLS_LOG_NOTICE, "SIGHUP: keys changed: a new signer serves them");
-		}
-	}
+	note_restart_only(e->gen->cfg, g->cfg);
+	mtls_log_set_level(g->cfg->log_level);
+	health_set_signer(e->health, g->sg->signer, g->sg->nkeys);
 	tunnels_switch(e, ts, src, g->cfg->ntunnels);
 	gen_put(e, e->gen);
 	e->gen = g;

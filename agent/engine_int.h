@@ -41,13 +41,12 @@ struct side_ref {
 	size_t refs;
 };
 
-/* A signer opened for a list of keys. A reload that names the same keys
- * and PIN source keeps it; one that names others opens a new one, and the
- * old one lives until its last tunnel is gone. Counted under mu. */
+/* A signer opened for a configuration's keys. Each reload opens a new one
+ * (keys are looked up again); the old one lives until its last tunnel is
+ * gone. Counted under mu. */
 struct signer_ref {
 	struct signer *signer;
 	size_t nkeys;
-	char *what; /* the key URIs and PIN settings it was opened with */
 	size_t refs;
 	struct signer_ref *next; /* on e->sg_dead, waiting for health to let go */
 };
@@ -55,7 +54,8 @@ struct signer_ref {
 /* One loaded configuration: tunnels made from it point into cfg, so it
  * lives until the last of them is gone. Counted under mu. */
 struct gen {
-	struct cfg_agent *cfg; /* owned */
+	struct cfg_agent *cfg; /* owned, or parent's */
+	struct gen *parent; /* command-line reload: the generation whose cfg this is */
 	struct signer_ref *sg;
 	size_t refs;
 };

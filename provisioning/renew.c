@@ -14,7 +14,8 @@
  * certificate goes where the current one was found (the --cert file, or the
  * token) and to --out/--chain/--to-token; then the agent is told to reload.
  * With --rekey a new key is made first; the old one stays on the token and
- * its certificate is untouched until the new key's certificate is stored. */
+ * its certificate is untouched until the new key's certificate is stored;
+ * then the new key takes the old one's label (switch_keys). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "keycmd.h"
 #include "mtls/err.h"
 #include "mtls/log.h"
+#include "mtls/p11_admin.h"
 #include "mtls/secret.h"
 #include "renew.h"
 
@@ -63,8 +65,8 @@ static int usage(FILE *f)
 		"                         one replaces it there\n"
 		"  --before DURATION      renew when less than this is left (default: a third of the\n"
 		"                         lifetime, with jitter); --force renews now\n"
-		"  --rekey                a new key (same type, new id, label LABEL-TIME) for the new\n"
-		"                         certificate; the old key is kept\n"
+		"  --rekey                a new key (same type, new id) for the new certificate; it\n"
+		"                         then takes the old key's label, the old key is kept\n"
 		"  --reload systemd:UNIT  afterwards: systemctl reload UNIT\n"
 		"  --reload pidfile:PATH  afterwards: SIGHUP to the process in PATH\n"
 		"The TLS connection to /simplereenroll is authenticated by the current certificate\n"
@@ -300,6 +302,43 @@ static int reenroll(struct renew_args *a, struct job *j)
 	return rc;
 }
 
+/* --rekey, once the new certificate is stored beside the new key: the new
+ * key takes the old key's label (which the agent's key URI names) and the
+ * old key is kept under LABEL-replaced-TIME. Old first, so that at no time
+ * two keys carry the label; a failure puts the old label back. */
+static int switch_keys(struct job *j)
+{
+	struct p11_admin_key_info ki;
+	char retired[P11_ADMIN_LABEL_MAX + 1], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc;
+
+	if ((rc = p11_admin_key_info(j->key, &ki)) != 0)
+		return keycmd_fail(CMD, "--rekey: reading the old key's label", rc);
+	if (ki.label[0] == '\0') {
+		printf("the old key has no label, so nothing was switched: point the agent's key "
+		       "URI at the new key: %s\n",
+			j->new_uri);
+		return 0;
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(retired, sizeof(retired), "%.*s-replaced-%s",
+		(int)(sizeof(retired) - strlen(stamp) - 11), ki.label, stamp);
+	if ((rc = p11_admin_key_relabel(j->key, retired)) != 0)
+		return keycmd_fail(CMD, "--rekey: renaming the old key (nothing switched)", rc);
+	if ((rc = p11_admin_key_relabel(j->new_key, ki.label)) != 0) {
+		(void)p11_admin_key_relabel(j->key, ki.label);
+		return keycmd_fail(
+			CMD, "--rekey: naming the new key (the old key keeps its name)", rc);
+	}
+	printf("switched: the new key is now labelled '%s' (the agent's key URI finds it after "
+	       "a reload); the old key is kept as '%s'\n",
+		ki.label, retired);
+	return 0;
+}
+
 static void report(const struct job *j)
 {
 	struct certinfo ci;
@@ -331,10 +370,8 @@ static int run(struct renew_args *a, struct job *j)
 		0)
 		return keycmd_exit(rc);
 	report(j);
-	if (j->new_key != NULL)
-		printf("the old key stays on the token; point the agent's key URI at the new key: "
-		       "%s\n",
-			j->new_uri);
+	if (j->new_key != NULL && (rc = switch_keys(j)) != 0)
+		return rc;
 	if (a->reload != NULL && (rc = renew_reload(a->reload)) != 0)
 		return keycmd_fail(CMD, "renewed, but telling the agent to reload failed", rc);
 	if (a->reload != NULL)

@@ -174,4 +174,11 @@ struct p11_admin_key_info {
  * by its id and label). */
 int p11_admin_key_info(struct p11_key *key, struct p11_admin_key_info *info);
 
+/* Give the key's objects (private key, public key and certificates with
+ * its CKA_ID) the label `label`, all or nothing (a failure puts the old
+ * label back). Refused when another object already holds that label.
+ * `renew --rekey` uses it to move the name the agent's URI uses from the
+ * old key to the new one. */
+int p11_admin_key_relabel(struct p11_key *key, const char *label);
+
 #endif

@@ -6,7 +6,7 @@
 # replaces the certificate on the token, and SIGHUPs the agent through its
 # pid file: new handshakes present the new certificate and an established
 # tunnel keeps echoing. --rekey makes a new key whose certificate differs
-# in its public key, keeping the old key and certificate. A CA that is down
+# in its public key, switches the key's name to it, keeps the old key. A CA that is down
 # and an expired certificate fail clearly and change nothing.
 set -eu
 . "$(dirname "$0")/provision_est_lib.sh"
@@ -69,21 +69,31 @@ for i in $(seq 1 200); do kill -0 "$PID_rtt" 2>/dev/null || break; sleep 0.1; do
 wait "$PID_rtt" || fail "the established tunnel broke during the reload"
 ok "renewed over /simplereenroll signed by the token key; the agent presents it after SIGHUP; the tunnel kept echoing"
 
-# --rekey: a new key (new id, label ec256-TIME) and its certificate beside
-# it; the old key and its certificate stay.
-run rekey renew_cmd ec256 --force --rekey --out "$D/out/rekey.pem"
+# --rekey: a new key (new id) gets its certificate over /simplereenroll
+# authenticated by the old key, then takes the name "ec256" that the
+# agent's key URI uses; the old key stays as ec256-replaced-TIME with its
+# certificate. After the reload the agent presents the new certificate,
+# whose handshake signature the new key makes.
+run rekey renew_cmd ec256 --force --rekey --out "$D/out/rekey.pem" --reload "pidfile:$D/agent.pid"
 expect_rc rekey 0
 printed rekey '^new key: pkcs11:.*object=ec256-[0-9]{8}T[0-9]{6}Z'
-newlabel=$(grep -o 'object=ec256-[0-9T]*Z' "$D/rekey.out" | head -1 | cut -d= -f2)
+printed rekey "^switched: the new key is now labelled 'ec256'"
 [ "$(pubkey_of "$D/out/rekey.pem")" != "$(cat "$PKI/tok-ec256.pub")" ] || fail "--rekey kept the old public key"
-p11 --read-object --type pubkey --label "$newlabel" -o "$D/newkey.der" >/dev/null 2>&1 ||
-	fail "no public key labelled $newlabel on the token"
+p11 --read-object --type pubkey --label ec256 -o "$D/newkey.der" >/dev/null 2>&1 ||
+	fail "no public key labelled ec256 on the token after the switch"
 [ "$(openssl pkey -pubin -inform DER -in "$D/newkey.der")" = "$(pubkey_of "$D/out/rekey.pem")" ] ||
-	fail "the new certificate is not for the new token key"
-p11 --list-objects --type privkey 2>/dev/null | grep -q 'label: *ec256$' || fail "the old key is gone"
+	fail "the key now named ec256 is not the one the new certificate is for"
+p11 --list-objects --type privkey 2>/dev/null | grep -Eq 'label: *ec256-replaced-[0-9]{8}T[0-9]{6}Z$' ||
+	fail "the old key is not kept under ec256-replaced-TIME"
 token_cert 01 "$D/still.pem"
 [ "$(fingerprint "$D/still.pem")" = "$(fingerprint "$D/second.pem")" ] || fail "the old key's certificate changed"
-ok "--rekey: new key $newlabel with its own certificate; the old key and certificate are kept"
+switched=0
+for i in $(seq 1 50); do
+	[ "$(presented)" = "$(fingerprint "$D/out/rekey.pem")" ] && { switched=1; break; }
+	sleep 0.2
+done
+[ "$switched" = 1 ] || fail "after --rekey and the reload the agent presents $(presented)"
+ok "--rekey: the new key took the name ec256 after its certificate was stored; the agent presents the new certificate; the old key is kept"
 
 # The CA is down: renew fails after its retries, nothing changes.
 stop_est est
