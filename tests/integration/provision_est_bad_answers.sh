@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad EST answers change nothing: an HTML page, a truncated answer, an
 # oversized one, base64 of garbage, an unreachable CA, a server that fails
-# the pin or the CA check, a wrong password. Each run asks to write the
+# the pin or the CA check, a wrong password, a wrong token PIN. Each run asks to write the
 # certificate to the token and over an existing file; each must fail with
 # exit 1 and a message naming the problem, and the token's objects
 # (pkcs11-tool's listing) and the files must be exactly as before.
@@ -90,5 +90,13 @@ attempt wrongkey 'the EST answer was refused: .*issued a certificate for another
 start_est otherroot --cacerts "$PKI/other-ca.pem"
 attempt otherroot "does not chain to the EST server's CA certificates \\(/cacerts\\)" \
 	enroll_basic ec256
+# A wrong token PIN: one login attempt, refused, nothing asked of the CA.
+start_est wrongpin
+printf '0000\n' >"$D/wrong-pin"
+chmod 600 "$D/wrong-pin"
+attempt wrongpin 'PIN' \
+	"$PROV" enroll --key "$(key_uri ec256)" --est "$EST_URL" --cacert "$PKI/ca.pem" \
+	--user alice --password-file "$D/est-password" --pin-file "$D/wrong-pin"
+grep -q 'simpleenroll' "$D/wrongpin.log" && fail "a request reached the CA with a wrong PIN"
 grep -q 'the previous certificate' "$D/out/cert.pem" || fail "cert.pem was replaced"
 ok "every bad answer left the token's objects and the files as they were"
