@@ -35,3 +35,10 @@ mtls_integration_test(NAME agent_sighup_rereads_the_config_file
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_reload_config.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_rsa_key_without_pss_meets_openssl_peers_over_tls12
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_rsa_no_pss.sh TIMEOUT 180)
+# Timing and volume tests measure the agent, not the machine: no other test
+# runs beside them (a 4 MiB x 200 load next to the slow-token test moved its
+# echo p99 from ~4 ms to over 10 ms).
+set_tests_properties(agent_slow_token_never_stalls_established_tunnels
+  agent_200_connections_of_4mib_arrive_intact
+  agent_holds_1000_idle_tunnels_and_prints_rss_per_tunnel
+  PROPERTIES RUN_SERIAL TRUE)
