@@ -33,6 +33,18 @@ static int ep_add(struct engine *e, int fd, struct ep_ref *ref, enum ep_kind kin
 	return 0;
 }
 
+/* Unregister and close a listening socket. Without the EPOLL_CTL_DEL a
+ * socket systemd passed (it keeps its own copy) would stay in the epoll
+ * set after our close, pointing at a tunnel that may be freed. */
+static void close_listener(struct engine *e, int *fd)
+{
+	if (*fd < 0)
+		return;
+	(void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
+}
+
 /* ---- references (all counted under e->mu) ---- */
 
 struct side_ref *engine_side_get(struct engine *e, struct tunnel *t)
@@ -106,10 +118,13 @@ static void gen_put(struct engine *e, struct gen *g)
 	pthread_mutex_unlock(&e->mu);
 	if (left == 0) {
 		signer_ref_put(e, g->sg);
-		if (g->parent != NULL)
-			gen_put(e, g->parent); /* the configuration is the parent's */
-		else
-			cfg_free(g->cfg);
+		pthread_mutex_lock(&e->mu);
+		left = --g->cfgh->refs;
+		pthread_mutex_unlock(&e->mu);
+		if (left == 0) {
+			cfg_free(g->cfgh->cfg);
+			free(g->cfgh);
+		}
 		free(g);
 	}
 }
@@ -127,8 +142,7 @@ static void tunnel_release(struct engine *e, struct tunnel *t, int unlist)
 	pthread_mutex_unlock(&e->mu);
 	if (!last)
 		return;
-	if (t->listen_fd >= 0)
-		close(t->listen_fd);
+	close_listener(e, &t->listen_fd);
 	engine_side_put(e, t->cur);
 	gen_put(e, t->gen);
 	free(t);
@@ -158,25 +172,25 @@ static void key_list(const struct cfg_agent *cfg, const char **uris, size_t *n, 
 }
 
 /* A generation for cfg (taken over, freed on failure), or for the
- * configuration of parent (a command-line reload: same options, read
+ * configuration of `same` (a command-line reload: same options, read
  * again) with a new signer for its keys. Every reload opens a new signer,
  * so keys are looked up again by their URIs: a key re-made under the same
  * name (`mtls-provision renew --rekey`) is found; the old signer serves
  * the old tunnels until they close. */
-static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen *parent, struct gen **out)
+static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen *same, struct gen **out)
 {
 	const char *uris[CFG_MAX_TUNNELS];
 	unsigned idx[CFG_MAX_TUNNELS];
 	struct signer_config sc = {0};
 	struct gen *g = calloc(1, sizeof(*g));
 	struct signer_ref *sg = calloc(1, sizeof(*sg));
+	struct cfg_hold *h = same ? same->cfgh : calloc(1, sizeof(*h));
 	size_t n;
 	int rc = MTLS_ERR_NOMEM;
 
-	if (parent != NULL)
-		cfg = parent->cfg;
-	if (g == NULL || sg == NULL)
+	if (g == NULL || sg == NULL || h == NULL)
 		goto fail;
+	cfg = same ? h->cfg : cfg;
 	key_list(cfg, uris, &n, idx);
 	sc.key_uris = uris;
 	sc.nkeys = n;
@@ -191,19 +205,22 @@ static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen *parent, 
 	sg->refs = 1;
 	g->sg = sg;
 	g->cfg = cfg;
+	g->cfgh = h;
 	g->refs = 1;
-	if ((g->parent = parent) != NULL) {
-		pthread_mutex_lock(&e->mu);
-		parent->refs++;
-		pthread_mutex_unlock(&e->mu);
-	}
+	pthread_mutex_lock(&e->mu);
+	if (same == NULL)
+		h->cfg = cfg;
+	h->refs++;
+	pthread_mutex_unlock(&e->mu);
 	*out = g;
 	return 0;
 fail:
 	free(sg);
 	free(g);
-	if (parent == NULL)
+	if (same == NULL) {
+		free(h);
 		cfg_free(cfg);
+	}
 	return rc;
 }
 
@@ -287,6 +304,10 @@ static int tunnels_build(struct engine *e, struct gen *g, struct tunnel **old, s
 		rc = side_build(e, ts[i], &ts[i]->cur);
 		if (rc == 0)
 			rc = take_listener(tc, old, nold, &src[i], &ts[i]->listen_fd, &activated);
+		/* A new socket is registered now, so that a failure here fails the
+		 * whole reload; a taken-over one is re-pointed at the switch. */
+		if (rc == 0 && src[i] == NULL)
+			rc = ep_add(e, ts[i]->listen_fd, &ts[i]->ref, EP_LISTENER, ts[i]);
 		if (rc != 0) {
 			/* tls.c's messages name the tunnel already */
 			snprintf(why, sizeof(why), "%s", mtls_err_detail());
@@ -306,8 +327,8 @@ static int tunnels_build(struct engine *e, struct gen *g, struct tunnel **old, s
 	}
 	if (rc != 0) {
 		for (i = 0; ts != NULL && i < g->cfg->ntunnels && ts[i] != NULL; i++) {
-			if (ts[i]->listen_fd >= 0 && src[i] == NULL)
-				close(ts[i]->listen_fd);
+			if (src[i] == NULL)
+				close_listener(e, &ts[i]->listen_fd);
 			engine_side_put(e, ts[i]->cur);
 			gen_put(e, g);
 			free(ts[i]);
@@ -331,16 +352,14 @@ static void tunnels_switch(struct engine *e, struct tunnel **ts, struct tunnel *
 	size_t i, nold = e->ntunnels;
 
 	for (i = 0; i < n; i++) {
+		if (src[i] == NULL)
+			continue; /* registered by tunnels_build */
 		ts[i]->ref.kind = EP_LISTENER;
 		ts[i]->ref.ptr = ts[i];
 		ev.data.ptr = &ts[i]->ref;
-		if (src[i] != NULL) {
-			src[i]->listen_fd = -1; /* now ts[i]'s */
-			(void)epoll_ctl(e->epfd, EPOLL_CTL_MOD, ts[i]->listen_fd, &ev);
-		} else if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, ts[i]->listen_fd, &ev) != 0) {
-			mtls_log(MTLS_LOG_ERR, "tunnel %s: epoll_ctl: %s", ts[i]->cfg->name,
-				strerror(errno));
-		}
+		src[i]->listen_fd = -1; /* now ts[i]'s */
+		/* MOD of a registered fd to a pointer we own cannot fail */
+		(void)epoll_ctl(e->epfd, EPOLL_CTL_MOD, ts[i]->listen_fd, &ev);
 	}
 	e->tunnels = ts;
 	e->ntunnels = n;
@@ -348,8 +367,7 @@ static void tunnels_switch(struct engine *e, struct tunnel **ts, struct tunnel *
 		if (old[i]->listen_fd >= 0) {
 			mtls_log(MTLS_LOG_NOTICE, "tunnel %s: no longer listening on %s",
 				old[i]->cfg->name, old[i]->cfg->listen);
-			close(old[i]->listen_fd);
-			old[i]->listen_fd = -1;
+			close_listener(e, &old[i]->listen_fd);
 		}
 		tunnel_release(e, old[i], 1);
 	}
@@ -486,10 +504,7 @@ static void stop_listening(struct engine *e)
 	size_t i;
 
 	for (i = 0; i < e->ntunnels; i++)
-		if (e->tunnels[i]->listen_fd >= 0) {
-			close(e->tunnels[i]->listen_fd);
-			e->tunnels[i]->listen_fd = -1;
-		}
+		close_listener(e, &e->tunnels[i]->listen_fd);
 }
 
 static void tell_systemd(struct engine *e, const struct health_status *h);

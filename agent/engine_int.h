@@ -53,9 +53,17 @@ struct signer_ref {
 
 /* One loaded configuration: tunnels made from it point into cfg, so it
  * lives until the last of them is gone. Counted under mu. */
+/* A parsed configuration, shared by the generations made from it (a
+ * command-line reload makes a new generation, with a new signer, from the
+ * same options). Counted under mu. */
+struct cfg_hold {
+	struct cfg_agent *cfg; /* owned */
+	size_t refs;
+};
+
 struct gen {
-	struct cfg_agent *cfg; /* owned, or parent's */
-	struct gen *parent; /* command-line reload: the generation whose cfg this is */
+	struct cfg_agent *cfg; /* cfgh->cfg */
+	struct cfg_hold *cfgh;
 	struct signer_ref *sg;
 	size_t refs;
 };

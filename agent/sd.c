@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -29,7 +30,13 @@ void sd_activation_init(void)
 	if (n < 0)
 		mtls_log(MTLS_LOG_WARNING, "socket activation: %s", strerror(-n));
 	for (i = 0; i < n; i++) {
-		if (npassed < SD_MAX_FDS) {
+		if (sd_is_socket(SD_LISTEN_FDS_START + i, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+			mtls_log(MTLS_LOG_WARNING,
+				"socket activation: passed fd %d (name '%s') is not a listening "
+				"stream socket; closed (ListenStream= is what a tunnel needs)",
+				SD_LISTEN_FDS_START + i, names && names[i] ? names[i] : "");
+			close(SD_LISTEN_FDS_START + i);
+		} else if (npassed < SD_MAX_FDS) {
 			passed[npassed].fd = SD_LISTEN_FDS_START + i;
 			snprintf(passed[npassed].name, sizeof(passed[npassed].name), "%s",
 				names && names[i] ? names[i] : "");

@@ -32,3 +32,16 @@ for i in $(seq 1 200); do kill -0 "$PID_rtt" 2>/dev/null || break; sleep 0.1; do
 wait "$PID_rtt" || fail "the established tunnel broke during the reload"
 cat "$D/rtt.log"
 echo "ok: before SIGHUP '$before', after '$after'; the established tunnel kept echoing"
+
+# Each reload starts a new signer (keys are looked up again); an old one
+# is stopped once no tunnel uses it: after three more reloads and no open
+# tunnel, the agent has exactly one signer child.
+children() { cat /proc/"$1"/task/*/children 2>/dev/null | wc -w; }
+for i in 1 2 3; do
+	kill -HUP "$PID_server"
+	for j in $(seq 1 50); do [ "$(grep -c 'SIGHUP: .*reloaded' "$D/server.log")" -gt "$i" ] && break; sleep 0.1; done
+done
+n=0
+for j in $(seq 1 50); do n=$(children "$PID_server"); [ "$n" = 1 ] && break; sleep 0.1; done
+[ "$n" = 1 ] || fail "after four reloads the agent has $n signer processes (want 1)"
+echo "ok: four reloads, one signer process left"
