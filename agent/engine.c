@@ -239,7 +239,6 @@ static int side_build(struct engine *e, struct tunnel *t, struct side_ref **out)
 		return rc;
 	}
 	r->refs = 1;
-	stats_cert_expiry(t->stats, tls_side_cert_expiry(r->side));
 	*out = r;
 	return 0;
 }
@@ -300,7 +299,6 @@ static int tunnels_build(struct engine *e, struct gen *g, struct tunnel **old, s
 		ts[i]->key = idx[i];
 		ts[i]->listen_fd = -1;
 		ts[i]->listed = 1;
-		ts[i]->stats = stats_tunnel(tc->name, tc->mode == TUNNEL_SERVER, idx[i]);
 		rc = side_build(e, ts[i], &ts[i]->cur);
 		if (rc == 0)
 			rc = take_listener(tc, old, nold, &src[i], &ts[i]->listen_fd, &activated);
@@ -352,6 +350,10 @@ static void tunnels_switch(struct engine *e, struct tunnel **ts, struct tunnel *
 	size_t i, nold = e->ntunnels;
 
 	for (i = 0; i < n; i++) {
+		/* Metrics change only with what is put in service. */
+		ts[i]->stats = stats_tunnel(
+			ts[i]->cfg->name, ts[i]->cfg->mode == TUNNEL_SERVER, ts[i]->key);
+		stats_cert_expiry(ts[i]->stats, tls_side_cert_expiry(ts[i]->cur->side));
 		if (src[i] == NULL)
 			continue; /* registered by tunnels_build */
 		ts[i]->ref.kind = EP_LISTENER;
