@@ -44,6 +44,8 @@ static int set_mode(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_op
 	const char *);
 static int set_signer(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *, const char *,
 	const char *);
+static int set_sandbox(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *,
+	const char *, const char *);
 static int set_log_level(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *,
 	const char *, const char *);
 static int set_rule(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *, const char *,
@@ -76,6 +78,8 @@ const struct cfg_opt cfg_opts[CFG_NOPT] = {
 		A(allow_pin_value), 0, 0, 0, "yes or no", "yes|no"},
 	[OPT_DRAIN_TIMEOUT] = {"drain-timeout", AG, 0, set_duration, A(drain_timeout_ms), 0, 0,
 		HOUR_MS, "0 (cut at once) or a duration up to 1h " DURATION, "DURATION"},
+	[OPT_SANDBOX] = {"sandbox", AG, 0, set_sandbox, A(sandbox_off), 0, 0, 0, "on or off",
+		"on|off"},
 	[OPT_MODE] = {"mode", TU, CFG_F_FILE_ONLY, set_mode, T(mode), 0, 0, 0, "client or server",
 		"client|server"},
 	[OPT_LISTEN] = {"listen", TU, 0, set_addr, T(listen), 0, 0, 0,
@@ -357,6 +361,14 @@ static int set_signer(struct cfg_agent *cfg, struct cfg_tunnel *t, const struct 
 	const char *v, const char *where)
 {
 	static const struct word w[] = {{"process", 0}, {"in-process", 1}};
+
+	return set_word(cfg, t, o, v, where, w, NWORDS(w));
+}
+
+static int set_sandbox(struct cfg_agent *cfg, struct cfg_tunnel *t, const struct cfg_opt *o,
+	const char *v, const char *where)
+{
+	static const struct word w[] = {{"on", 0}, {"yes", 0}, {"off", 1}, {"no", 1}};
 
 	return set_word(cfg, t, o, v, where, w, NWORDS(w));
 }

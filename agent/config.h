@@ -61,6 +61,10 @@ struct cfg_agent {
 	char *pin_credential;
 	int allow_pin_value; /* only settable in a config file */
 	int signer_in_process; /* default 0: separate signer process */
+	/* default 0: the data plane sandboxes itself (sandbox.h); always off
+	 * with an in-process signer, whose module needs what the sandbox
+	 * forbids */
+	int sandbox_off;
 	unsigned handshake_workers; /* default 4 */
 	unsigned handshake_queue; /* pending handshakes before refusing; default 64 */
 	unsigned drain_timeout_ms; /* SIGTERM: wait this long for tunnels to end; default 10000 */

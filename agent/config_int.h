@@ -28,6 +28,7 @@ enum cfg_opt_id {
 	OPT_LOG_LEVEL,
 	OPT_ALLOW_PIN_VALUE,
 	OPT_DRAIN_TIMEOUT,
+	OPT_SANDBOX,
 	/* [tunnel NAME] */
 	OPT_MODE,
 	OPT_LISTEN,

@@ -17,6 +17,7 @@
 #include "mtls/err.h"
 #include "mtls/log.h"
 #include "net.h"
+#include "sandbox.h"
 #include "sd.h"
 #include "tls_ext.h"
 
@@ -197,8 +198,8 @@ static int gen_new(struct engine *e, struct cfg_agent *cfg, struct gen *same, st
 	sc.p11.pin_file = cfg->pin_file;
 	sc.p11.pin_credential = cfg->pin_credential;
 	sc.p11.allow_pin_value = cfg->allow_pin_value;
-	rc = cfg->signer_in_process ? signer_new_local(&sc, &sg->signer)
-				    : signer_new_process(&sc, NULL, &sg->signer);
+	rc = e->in_process ? signer_new_local(&sc, &sg->signer)
+			   : signer_new_process(&sc, NULL, &sg->signer);
 	if (rc != 0)
 		goto fail;
 	sg->nkeys = n;
@@ -409,6 +410,43 @@ static int start_observers(struct engine *e)
 	return rc;
 }
 
+/* Fork the signer launcher, then confine this process before any thread
+ * starts and before anything is read or bound, so setup goes through the
+ * same rules a reload will. */
+static int confine(struct engine *e, const struct cfg_agent *cfg)
+{
+	struct sandbox_report rep;
+	struct sandbox_rules r;
+	int rc;
+
+	e->in_process = cfg->signer_in_process;
+	if (cfg->signer_in_process || cfg->sandbox_off) {
+		mtls_log(MTLS_LOG_NOTICE, "sandbox: off (%s)",
+			cfg->sandbox_off ? "sandbox = off"
+					 : "signer = in-process: the PKCS#11 module runs here");
+		return 0;
+	}
+	if ((rc = signer_launcher_start()) != 0)
+		return rc;
+	if ((rc = sandbox_rules_for(cfg, e->reload_path, &r)) != 0)
+		return rc;
+	rc = sandbox_enter(&r, &rep);
+	sandbox_rules_free(&r);
+	if (rc != 0)
+		return rc;
+	e->sandboxed = 1;
+	if (rep.landlock_abi == 0)
+		mtls_log(MTLS_LOG_WARNING,
+			"sandbox: on, seccomp only: this kernel has no Landlock, so file access is "
+			"not confined; signers start from pid %ld",
+			signer_launcher_pid());
+	else
+		mtls_log(MTLS_LOG_NOTICE,
+			"sandbox: on (seccomp, Landlock ABI %d); signers start from pid %ld",
+			rep.landlock_abi, signer_launcher_pid());
+	return 0;
+}
+
 int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **out)
 {
 	struct engine *e = calloc(1, sizeof(*e));
@@ -425,7 +463,9 @@ int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **o
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	sd_activation_init();
-	rc = setup_loop(e);
+	rc = confine(e, cfg);
+	if (rc == 0)
+		rc = setup_loop(e);
 	if (rc == 0)
 		rc = gen_new(e, cfg, NULL, &e->gen);
 	else
@@ -523,6 +563,10 @@ static void note_restart_only(const struct cfg_agent *a, const struct cfg_agent 
 	else if ((a->metrics_listen == NULL) != (b->metrics_listen == NULL) ||
 		(a->metrics_listen && strcmp(a->metrics_listen, b->metrics_listen) != 0))
 		what = "metrics-listen";
+	else if (a->signer_in_process != b->signer_in_process)
+		what = "signer";
+	else if (a->sandbox_off != b->sandbox_off)
+		what = "sandbox";
 	if (what != NULL)
 		mtls_log(MTLS_LOG_WARNING, "SIGHUP: %s changed: it takes effect at the next start",
 			what);
@@ -565,7 +609,11 @@ static void reload(struct engine *e)
 	}
 	if (rc != 0) {
 		mtls_log_clean(why, sizeof(why), mtls_err_detail(), sizeof(why));
-		mtls_log(MTLS_LOG_ERR, "SIGHUP: %s; keeping the running configuration", why);
+		mtls_log(MTLS_LOG_ERR, "SIGHUP: %s; keeping the running configuration%s", why,
+			e->sandboxed && strstr(why, strerror(EACCES)) != NULL
+				? " (the sandbox reads files only beneath the directories the agent "
+				  "started with: restart it to use another directory)"
+				: "");
 		sd_ready(e->status);
 		return;
 	}
@@ -748,5 +796,7 @@ void engine_free(struct engine *e)
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
 	free(e->reload_path);
+	if (e->sandboxed)
+		signer_launcher_stop(); /* after the last signer is gone */
 	free(e);
 }

@@ -133,6 +133,8 @@ struct engine {
 	struct timespec last_ping;
 	int watchdog_held; /* pings held back: the token path does not answer */
 	char status[200]; /* the last STATUS= sent */
+	int in_process; /* signer = in-process at start: fixed until restart */
+	int sandboxed; /* the data plane is confined (sandbox.h) */
 
 	/* handshake queue and workers */
 	pthread_mutex_t mu;

@@ -277,9 +277,9 @@ static int is_loopback_fd(int fd)
 	return memcmp(s6->sin6_addr.s6_addr, mapped, 12) == 0 && s6->sin6_addr.s6_addr[12] == 127;
 }
 
-/* A unix socket is made with mode 0660 at most: the umask is narrowed
- * around the bind (only while the engine starts, before other threads
- * make files). */
+/* A unix socket is made with mode 0660 (0777 less the umask, narrowed
+ * around the bind while the engine starts, before other threads make
+ * files); no chmod afterwards: the sandbox has no chmod. */
 static int listen_on(struct metrics *m, const char *addr)
 {
 	mode_t old;
@@ -292,8 +292,6 @@ static int listen_on(struct metrics *m, const char *addr)
 	old = umask(0117);
 	rc = net_listen(addr, &m->listen_fd);
 	umask(old);
-	if (rc == 0 && chmod(m->unix_path, 0660) != 0)
-		rc = mtls_err_set(MTLS_ERR_IO, "chmod %s: %s", m->unix_path, strerror(errno));
 	return rc;
 }
 

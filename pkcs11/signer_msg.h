@@ -44,6 +44,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mtls/err.h"
 #include "mtls/p11.h"
@@ -265,6 +266,13 @@ int signer_detail_prefix(int code, const char *fmt, ...) __attribute__((format(p
 
 /* Check a configuration before anything is opened or spawned. */
 int signer_check_config(const struct signer_config *cfg);
+
+/* signer_launch.c: start helper with fd as its fd 3 (through the launcher
+ * when one runs: then its own helper path is used), and bury pid: grace_ms
+ * for it to exit, then (term) SIGTERM and grace_ms more, then SIGKILL;
+ * how it ended goes in how. */
+int signer_spawn(const char *helper, int fd, pid_t *pid);
+void signer_reap(pid_t pid, int grace_ms, int term, char *how, size_t howlen);
 
 /* Test hook: send len raw bytes on the running signer's socket, as if they
  * were a request. Returns 0, MTLS_ERR_ARG (not process mode) or

@@ -25,7 +25,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +38,6 @@
 #include "mtls/log.h"
 #include "mtls/secret.h"
 #include "signer_msg.h"
-
-extern char **environ;
 
 /* Requests on the wire at once. Small enough that neither direction can
  * fill the socket buffers (about 200 KiB), so a send under the mutex never
@@ -147,117 +144,6 @@ const char *signer_default_helper(void)
 	return beside[0] != '\0' ? beside : MTLS_LIBEXECDIR "/mtls-signer";
 }
 
-/* Wait up to ms for pid to exit (ms < 0: for ever). 1 when reaped or
- * gone (ECHILD: someone else reaped it, so it must not be signalled). */
-static int wait_exit(pid_t pid, int ms, int *st)
-{
-	int64_t end = now_ms() + ms;
-	pid_t r;
-
-	for (;;) {
-		r = waitpid(pid, st, ms < 0 ? 0 : WNOHANG);
-		if (r == pid)
-			return 1;
-		if (r < 0 && errno == ECHILD) {
-			*st = -1;
-			return 1;
-		}
-		if (r < 0 && errno != EINTR)
-			return 0;
-		if (r == 0 && now_ms() >= end)
-			return 0;
-		if (r == 0)
-			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
-	}
-}
-
-/* Reap pid: grace_ms for it to exit, then (term) SIGTERM and grace_ms
- * more, then SIGKILL. Describes how it ended in how. */
-static void reap(pid_t pid, int grace_ms, int term, char *how, size_t howlen)
-{
-	int st = 0;
-
-	if (!wait_exit(pid, grace_ms, &st)) {
-		if (!term || (kill(pid, SIGTERM), !wait_exit(pid, grace_ms, &st))) {
-			kill(pid, SIGKILL);
-			if (!wait_exit(pid, -1, &st))
-				st = -1;
-		}
-	}
-	if (st == -1)
-		snprintf(how, howlen, "ended");
-	else if (WIFEXITED(st))
-		snprintf(how, howlen, "exited with status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(how, howlen, "was killed by signal %d", WTERMSIG(st));
-	else
-		snprintf(how, howlen, "ended");
-}
-
-/* Nothing of ours but the socket goes to the helper (glibc 2.34 has
- * closefrom for spawn; the helper closes the rest itself anyway). */
-static int spawn_close_others(posix_spawn_file_actions_t *fa)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
-	return posix_spawn_file_actions_addclosefrom_np(fa, 4);
-#else
-	return 0;
-#endif
-}
-
-static int spawn_attrs(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at, int fd)
-{
-	sigset_t none, all;
-
-	sigemptyset(&none);
-	sigfillset(&all);
-	if (posix_spawn_file_actions_init(fa) != 0)
-		return -1;
-	if (posix_spawnattr_init(at) != 0) {
-		posix_spawn_file_actions_destroy(fa);
-		return -1;
-	}
-	/* Signals as a fresh process has them, whatever our threads block. */
-	if (posix_spawn_file_actions_adddup2(fa, fd, 3) != 0 || spawn_close_others(fa) != 0 ||
-		posix_spawnattr_setsigmask(at, &none) != 0 ||
-		posix_spawnattr_setsigdefault(at, &all) != 0 ||
-		posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) != 0) {
-		posix_spawn_file_actions_destroy(fa);
-		posix_spawnattr_destroy(at);
-		return -1;
-	}
-	return 0;
-}
-
-/* Start the helper with fd as its fd 3. Nothing but its path is on argv:
- * URIs may carry pin-value, so the configuration goes in OPEN. */
-static int spawn_helper(char *helper, int fd, pid_t *pid)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	char *argv[] = {helper, NULL};
-	int moved = -1, rc;
-
-	/* dup2(3, 3) would leave close-on-exec set on some libcs. */
-	if (fd == 3 && (fd = moved = fcntl(fd, F_DUPFD_CLOEXEC, 4)) < 0)
-		return mtls_err_set(MTLS_ERR_SIGNER, "signer: fcntl: %s", strerror(errno));
-	if (spawn_attrs(&fa, &at, fd) != 0) {
-		rc = mtls_err_set(MTLS_ERR_NOMEM, "signer: posix_spawn attributes");
-		goto out;
-	}
-	rc = posix_spawn(pid, helper, &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (rc != 0)
-		rc = mtls_err_set(MTLS_ERR_SIGNER,
-			"signer: cannot start %s: %s (set MTLS_SIGNER_HELPER or install mtls-signer)",
-			helper, strerror(rc));
-out:
-	if (moved >= 0)
-		close(moved);
-	return rc;
-}
-
 /* Receive one packet within ms into buf; 0, or an error with detail. */
 static int recv_within(int fd, int ms, uint8_t *buf, size_t cap, size_t *n)
 {
@@ -334,7 +220,7 @@ static int start_signer(const struct signer_proc *p, int *fdp, pid_t *pidp)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		return mtls_err_set(MTLS_ERR_SIGNER, "signer: socketpair: %s", strerror(errno));
-	rc = spawn_helper(p->helper, sv[1], &pid);
+	rc = signer_spawn(p->helper, sv[1], &pid);
 	close(sv[1]);
 	if (rc != 0)
 		goto out;
@@ -349,7 +235,8 @@ out:
 	if (pid > 0) {
 		/* A signer that answered OPEN with an error exits by itself. */
 		snprintf(detail, sizeof(detail), "%s", mtls_err_detail());
-		reap(pid, rc == MTLS_ERR_TIMEOUT ? 0 : PROC_EXIT_GRACE_MS, 0, how, sizeof(how));
+		signer_reap(
+			pid, rc == MTLS_ERR_TIMEOUT ? 0 : PROC_EXIT_GRACE_MS, 0, how, sizeof(how));
 		mtls_err_set(rc, "%s", detail);
 	}
 	return rc;
@@ -398,7 +285,8 @@ static void bury_locked(struct signer_proc *p, int status, const char *why)
 
 	close(p->fd);
 	p->fd = -1;
-	reap((pid_t)pid, status == MTLS_ERR_SIGNER ? PROC_EXIT_GRACE_MS : 0, 0, how, sizeof(how));
+	signer_reap((pid_t)pid, status == MTLS_ERR_SIGNER ? PROC_EXIT_GRACE_MS : 0, 0, how,
+		sizeof(how));
 	atomic_store(&p->pid, 0L);
 	p->broken = 0;
 	mtls_log(MTLS_LOG_WARNING, "signer (pid %ld) %s: %s; %zu request(s) failed", pid, how, why,
@@ -720,7 +608,7 @@ static void proc_free(struct signer *s)
 
 	if (p->fd >= 0) {
 		close(p->fd);
-		reap((pid_t)atomic_load(&p->pid), PROC_STOP_GRACE_MS, 1, how, sizeof(how));
+		signer_reap((pid_t)atomic_load(&p->pid), PROC_STOP_GRACE_MS, 1, how, sizeof(how));
 	}
 	if (p->open_pkt != NULL)
 		mtls_wipe(p->open_pkt, p->open_len);

@@ -100,4 +100,15 @@ void signer_certs_free(uint8_t **certs, size_t *lens, size_t n);
 /* Process mode: the signer's pid (0 if none is running); local mode: 0. */
 long signer_pid(const struct signer *s);
 
+/* The launcher: call signer_launcher_start() while the process is still
+ * single-threaded, before it takes away its own right to fork, exec or
+ * signal (a sandbox). From then on a small process forked here starts and
+ * reaps every process-mode signer, with the helper path and environment
+ * of this moment. It exits when this process closes its end
+ * (signer_launcher_stop() or exit), after stopping its signers, and
+ * ignores SIGINT, SIGTERM and SIGHUP. signer_launcher_pid(): 0 if none. */
+int signer_launcher_start(void);
+long signer_launcher_pid(void);
+void signer_launcher_stop(void);
+
 #endif

@@ -33,6 +33,8 @@ mtls_integration_test(NAME agent_talks_to_systemd_notify_watchdog_and_socket_act
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_systemd.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_sighup_rereads_the_config_file
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_reload_config.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_sandboxes_its_data_plane_and_not_its_signer
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_sandbox.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_rsa_key_without_pss_meets_openssl_peers_over_tls12
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_rsa_no_pss.sh TIMEOUT 180)
 # Timing and volume tests measure the agent, not the machine: no other test

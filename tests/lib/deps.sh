@@ -9,6 +9,7 @@ pkgs=(
 	libp11-kit-dev                                 # PKCS#11 module loading, RFC 7512 URIs
 	libinih-dev                                    # INI config files of mtls-agent
 	libsystemd-dev                                 # sd_notify, watchdog, socket activation
+	libseccomp-dev                                 # the data plane's system call filter
 	libcmocka-dev                                  # unit tests
 	softhsm2                                       # the embedded default token
 	opensc                                         # pkcs11-tool: an independent PKCS#11 client
