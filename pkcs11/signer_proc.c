@@ -115,10 +115,19 @@ static int is_pin_error(int rc)
 static pthread_once_t beside_once = PTHREAD_ONCE_INIT;
 static char beside[4096];
 
+static int is_program(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* mtls-signer beside the executable (a build tree), else in
+ * ../libexec/mtls/ from it (an install under any prefix, even one that is
+ * not the prefix the build was configured with). */
 static void find_beside(void)
 {
 	char exe[4096];
-	struct stat st;
 	ssize_t n;
 	char *slash;
 
@@ -129,9 +138,14 @@ static void find_beside(void)
 	if ((slash = strrchr(exe, '/')) == NULL)
 		return;
 	*slash = '\0';
-	if ((size_t)snprintf(beside, sizeof(beside), "%s/mtls-signer", exe) >= sizeof(beside) ||
-		stat(beside, &st) != 0 || !S_ISREG(st.st_mode) || access(beside, X_OK) != 0)
-		beside[0] = '\0';
+	if ((size_t)snprintf(beside, sizeof(beside), "%s/mtls-signer", exe) < sizeof(beside) &&
+		is_program(beside))
+		return;
+	if ((size_t)snprintf(beside, sizeof(beside), "%s/../libexec/mtls/mtls-signer", exe) <
+			sizeof(beside) &&
+		is_program(beside))
+		return;
+	beside[0] = '\0';
 }
 
 const char *signer_default_helper(void)

@@ -54,7 +54,8 @@ int signer_new_local(const struct signer_config *cfg, struct signer **out);
 int signer_new_process(const struct signer_config *cfg, const char *helper, struct signer **out);
 
 /* The helper path: $MTLS_SIGNER_HELPER if set, else mtls-signer beside the
- * running executable if present, else the installed libexec path. */
+ * running executable if present, else ../libexec/mtls/mtls-signer from the
+ * executable's directory if present, else the configured libexec path. */
 const char *signer_default_helper(void);
 
 /* Stop the signer (process mode: close the socket, wait for the pid) and

@@ -10,8 +10,9 @@
 #
 # Mapped for the test: the programs to the staged install (prefix /usr),
 # /etc/mtls-agent, /run and /var/lib to the test directory; SOFTHSM2_CONF
-# (the test token) and MTLS_SIGNER_HELPER (the staged signer: the build's
-# compiled-in libexec directory is its own prefix's) are added. Not
+# (the test token) is added. The staged agent finds the staged signer by
+# itself (../libexec/mtls from its own directory), although the build was
+# configured for another prefix. Not
 # reproduced: the user mtls and the sandbox (systemd-analyze checks those).
 #
 # Shows: READY=1 once the tunnels listen, bytes through a client and a
@@ -99,7 +100,7 @@ svc_env() {
 		NOTIFY_SOCKET="$D/notify.sock" WATCHDOG_USEC=30000000 \
 		CREDENTIALS_DIRECTORY="$CRED" RUNTIME_DIRECTORY="$RT" STATE_DIRECTORY="$D/var/lib/$sd" \
 		CONFIGURATION_DIRECTORY="$D/etc/$cd_" ${MAINPID:+MAINPID=$MAINPID} \
-		SOFTHSM2_CONF="$SOFTHSM2_CONF" MTLS_SIGNER_HELPER="$ST/usr/libexec/mtls/mtls-signer" \
+		SOFTHSM2_CONF="$SOFTHSM2_CONF" \
 		"${extra[@]}" bash -c 'export WATCHDOG_PID=$$; umask "$0"; cd /; exec "$@"' "$um" "$@"
 }
 # command_of LINE: CMD becomes its words, split and unquoted as systemd
