@@ -20,14 +20,6 @@
 #include "mtls/err.h"
 #include "sandbox.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANDBOX_FOR_SANITIZERS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANDBOX_FOR_SANITIZERS 1
-#endif
-#endif
-
 /* Rights newer than the system headers (Debian 12 has ABI 2's). */
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)

@@ -21,6 +21,16 @@
 
 #include <stddef.h>
 
+/* Defined in sanitizer builds, where the sandbox lets LeakSanitizer work
+ * (and tests of the sandbox expect that). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANDBOX_FOR_SANITIZERS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANDBOX_FOR_SANITIZERS 1
+#endif
+#endif
+
 struct cfg_agent;
 
 #define SANDBOX_MAX_PATHS 512

@@ -57,21 +57,13 @@ static pthread_mutex_t launch_mu = PTHREAD_MUTEX_INITIALIZER;
 static int launch_fd = -1;
 static pid_t launch_pid;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- directly ---- */
 
 /* Wait up to ms for pid to exit (ms < 0: for ever). 1 when reaped or
  * gone (ECHILD: someone else reaped it, so it must not be signalled). */
 static int wait_exit(pid_t pid, int ms, int *st)
 {
-	int64_t end = now_ms() + ms;
+	int64_t end = signer_now_ms() + ms;
 	pid_t r;
 
 	for (;;) {
@@ -84,7 +76,7 @@ static int wait_exit(pid_t pid, int ms, int *st)
 		}
 		if (r < 0 && errno != EINTR)
 			return 0;
-		if (r == 0 && now_ms() >= end)
+		if (r == 0 && signer_now_ms() >= end)
 			return 0;
 		if (r == 0)
 			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);

@@ -272,6 +272,8 @@ int signer_check_config(const struct signer_config *cfg);
  * for it to exit, then (term) SIGTERM and grace_ms more, then SIGKILL;
  * how it ended goes in how. */
 int signer_spawn(const char *helper, int fd, pid_t *pid);
+/* signer_proc.c: CLOCK_MONOTONIC in milliseconds. */
+int64_t signer_now_ms(void);
 void signer_reap(pid_t pid, int grace_ms, int term, char *how, size_t howlen);
 
 /* Test hook: send len raw bytes on the running signer's socket, as if they

@@ -24,14 +24,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,7 +95,8 @@ struct signer_proc {
 
 static const struct signer_ops proc_ops;
 
-static int64_t now_ms(void)
+/* Milliseconds on CLOCK_MONOTONIC: deadlines here and in signer_launch.c. */
+int64_t signer_now_ms(void)
 {
 	struct timespec ts;
 
@@ -162,11 +161,11 @@ const char *signer_default_helper(void)
 static int recv_within(int fd, int ms, uint8_t *buf, size_t cap, size_t *n)
 {
 	struct pollfd pf = {.fd = fd, .events = POLLIN};
-	int64_t end = now_ms() + ms;
+	int64_t end = signer_now_ms() + ms;
 	ssize_t r;
 
 	for (;;) {
-		if (poll(&pf, 1, (int)(end - now_ms() > 0 ? end - now_ms() : 0)) == 0)
+		if (poll(&pf, 1, (int)(end - signer_now_ms() > 0 ? end - signer_now_ms() : 0)) == 0)
 			return mtls_err_set(
 				MTLS_ERR_TIMEOUT, "signer did not answer within %d ms", ms);
 		r = recv(fd, buf, cap, MSG_TRUNC | MSG_DONTWAIT);
@@ -262,7 +261,7 @@ static int spawn_locked(struct signer_proc *p)
 	pid_t pid = 0;
 	int fd = -1, rc;
 
-	if (p->last_fail != 0 && now_ms() - p->last_fail_ms < (int64_t)p->respawn_gap_ms)
+	if (p->last_fail != 0 && signer_now_ms() - p->last_fail_ms < (int64_t)p->respawn_gap_ms)
 		return mtls_err_set(p->last_fail, "%s (not retried within %u ms)",
 			p->last_fail_detail, p->respawn_gap_ms);
 	p->spawning = 1;
@@ -273,7 +272,7 @@ static int spawn_locked(struct signer_proc *p)
 	pthread_cond_broadcast(&p->cv);
 	if (rc != 0) {
 		p->last_fail = rc;
-		p->last_fail_ms = now_ms();
+		p->last_fail_ms = signer_now_ms();
 		snprintf(p->last_fail_detail, sizeof(p->last_fail_detail), "%s", mtls_err_detail());
 		if (is_pin_error(rc)) {
 			p->sticky = rc;
@@ -428,7 +427,7 @@ static int64_t first_deadline(const struct signer_proc *p)
 static void read_once_locked(struct signer_proc *p)
 {
 	uint8_t *buf = p->rbuf; /* only the reader uses it */
-	int64_t wait = first_deadline(p) - now_ms();
+	int64_t wait = first_deadline(p) - signer_now_ms();
 	char why[160];
 	size_t n = 0;
 	int fd = p->fd, rc;
@@ -501,7 +500,7 @@ static int proc_call(struct signer_proc *p, struct pending *q, uint8_t *pkt, siz
 	if (++p->next_id == 0)
 		p->next_id = 1; /* 0 is OPEN's */
 	q->id = p->next_id;
-	q->deadline = now_ms() + p->timeout_ms;
+	q->deadline = signer_now_ms() + p->timeout_ms;
 	q->next = p->pending;
 	p->pending = q;
 	p->npending++;

@@ -25,14 +25,6 @@
 
 #include "sandbox.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZERS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZERS 1
-#endif
-#endif
-
 static char top[64], allowed[128], other[128], sockdir[128];
 
 static int landlock_abi(void)
@@ -173,7 +165,7 @@ static void calls_child(void)
 	CHECK(pthread_create(&th, NULL, thread_main, (void *)1) == 0 &&
 			pthread_join(th, &res) == 0 && res == (void *)1,
 		"a thread could not be started");
-#ifndef SANITIZERS /* LeakSanitizer needs these at exit */
+#ifndef SANDBOX_FOR_SANITIZERS /* LeakSanitizer needs these at exit */
 	errno = 0;
 	CHECK(fork() < 0 && errno == EPERM, "fork was not refused");
 	errno = 0;
