@@ -124,6 +124,8 @@ const struct cfg_opt cfg_opts[CFG_NOPT] = {
 		30 * DAY_MS, "0 (none) or a duration up to 720h " DURATION, "DURATION"},
 	[OPT_MAX_CONNECTIONS] = {"max-connections", TU, 0, set_uint, T(max_connections), 0, 1,
 		1048576, "an integer from 1 to 1048576", "N"},
+	[OPT_SESSION_RESUME] = {"session-resume", TU, 0, set_bool, T(session_resume), 0, 0, 0,
+		"yes or no", "yes|no"},
 	[OPT_UNSAFE_LISTEN] = {"unsafe-listen", TU, CFG_F_FLAG, set_bool, T(unsafe_listen), 0, 0, 0,
 		"yes or no", "yes|no"},
 	[OPT_UNSAFE_TARGET] = {"unsafe-target", TU, CFG_F_FLAG, set_bool, T(unsafe_target), 0, 0, 0,
@@ -578,6 +580,7 @@ int cfg_tunnel_add(
 	t->connect_timeout_ms = 10000;
 	t->handshake_timeout_ms = 10000;
 	t->max_connections = 1024;
+	t->session_resume = 1;
 	cfg->tunnels[cfg->ntunnels++] = t;
 	*out = t;
 	return 0;

@@ -235,6 +235,17 @@ static int ctx_sessions(struct tls_side *side, WOLFSSL_CTX *ctx)
 	wolfSSL_CTX_set_timeout(ctx, TLS_TICKET_PERIOD_S);
 	if (!side->is_server)
 		return 0;
+	if (!side->resume) {
+		/* session-resume = no: no cache, no tickets, full handshakes. */
+		if (wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF) !=
+				WOLFSSL_SUCCESS ||
+			wolfSSL_CTX_NoTicketTLSv12(ctx) != WOLFSSL_SUCCESS ||
+			/* 0 is success here; a TLS 1.2-only context has no 1.3 tickets */
+			(side->vmax == 13 && wolfSSL_CTX_no_ticket_TLSv13(ctx) != 0))
+			return mtls_err_set(
+				MTLS_ERR_INTERNAL, "cannot turn session resumption off");
+		return 0;
+	}
 	/* wolfSSL's session cache is one for the whole process, and the
 	 * session id context does not keep a TLS 1.2 session id from
 	 * resuming on another server tunnel (measured): that would skip the
@@ -615,6 +626,7 @@ static int side_init(
 	int rc;
 
 	side->is_server = t->mode == TUNNEL_SERVER;
+	side->resume = t->session_resume;
 	side->signer = s;
 	side->key = key;
 	side->vmin = t->tls_min ? t->tls_min : 13;

@@ -71,7 +71,7 @@ static void keep_session(struct tls_conn *c)
 	WOLFSSL_SESSION *live, *copy, *old;
 	uint8_t now[32];
 
-	if (side->is_server || c->session_saved || !c->done)
+	if (side->is_server || !side->resume || c->session_saved || !c->done)
 		return;
 	live = wolfSSL_get_session(c->ssl);
 	if (live == NULL)
@@ -113,7 +113,7 @@ static int client_setup(struct tls_conn *c)
 			wolfSSL_check_domain_name(c->ssl, name) != WOLFSSL_SUCCESS))
 		return mtls_err_set(MTLS_ERR_INTERNAL, "tunnel %s: cannot set the server name %s",
 			side->name, name);
-	if (side->vmin == 12 && wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS)
+	if (side->vmin == 12 && side->resume && wolfSSL_UseSessionTicket(c->ssl) != WOLFSSL_SUCCESS)
 		return mtls_err_set(MTLS_ERR_INTERNAL, "cannot ask for session tickets");
 	return 0;
 }

@@ -60,6 +60,7 @@ struct tls_side {
 	struct signer_key_info info;
 	unsigned rsa_bits; /* RSA keys: the modulus's exact size, for padding */
 	int vmin, vmax; /* effective: 12 or 13 */
+	int resume; /* session-resume: offer (client) or issue (server) sessions */
 	char *name; /* tunnel name, for messages */
 	char *verify_name; /* client: expected server name (DNS or IP literal) */
 	int verify_is_ip;
