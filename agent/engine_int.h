@@ -84,9 +84,14 @@ struct tunnel {
 	int listed;
 };
 
+/* Bytes read from one side and not yet written to the other. An idle
+ * tunnel holds no buffer: a read goes into the loop's scratch buffer for
+ * its direction, and only what the other side did not take at once is
+ * copied into memory of the connection's own (relay.c). */
 struct buf {
-	uint8_t data[RELAY_BUF];
+	uint8_t *data; /* NULL, the loop's scratch buffer, or owned */
 	size_t off, len;
+	int owned; /* data was malloc'd for this connection */
 };
 
 struct conn {
@@ -154,6 +159,7 @@ struct engine {
 	struct conn *dead; /* closed in this event batch, freed after it */
 	size_t nagain; /* active tunnels with work left over */
 	uint64_t next_id;
+	uint8_t scratch[2][RELAY_BUF]; /* reads land here: p2t, t2p */
 };
 
 /* worker.c */

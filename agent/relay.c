@@ -2,7 +2,9 @@
  * Each direction has one bounded buffer; a side is read only when its
  * buffer is empty, so a slow reader slows its writer (back-pressure) and
  * nothing is dropped: a tunnel closes only when both directions have ended
- * and both buffers were written out. */
+ * and both buffers were written out. Reads go into the loop's scratch
+ * buffers; what the other side does not take at once is kept in memory of
+ * the tunnel's own until it is written, so an idle tunnel holds none. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +33,58 @@ static void set_interest(struct engine *e, int fd, struct ep_ref *ref, uint32_t 
 	*cur = want;
 }
 
+/* Where the next read of a direction goes: its scratch buffer. */
+static uint8_t *buf_space(struct engine *e, struct buf *b, int dir)
+{
+	if (b->data == NULL)
+		b->data = e->scratch[dir];
+	return b->data;
+}
+
+/* After a step: an empty buffer holds no memory; bytes left in a scratch
+ * buffer move to memory of the connection's own (the next tunnel reuses
+ * the scratch). */
+static int buf_settle(struct buf *b)
+{
+	uint8_t *copy;
+
+	if (b->off >= b->len) {
+		if (b->owned)
+			free(b->data);
+		b->data = NULL;
+		b->off = b->len = 0;
+		b->owned = 0;
+		return 0;
+	}
+	if (b->owned)
+		return 0;
+	if ((copy = malloc(b->len - b->off)) == NULL)
+		return -1;
+	memcpy(copy, b->data + b->off, b->len - b->off);
+	b->data = copy;
+	b->len -= b->off;
+	b->off = 0;
+	b->owned = 1;
+	return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+	if (b->owned)
+		free(b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+	b->owned = 0;
+}
+
 /* plaintext socket -> p2t buffer */
-static enum step plain_read(struct conn *c, const char **why)
+static enum step plain_read(struct engine *e, struct conn *c, const char **why)
 {
 	ssize_t n;
 
 	if (c->plain_eof || c->p2t.len > 0)
 		return STEP_IDLE;
-	n = read(c->plain_fd, c->p2t.data, sizeof(c->p2t.data));
+	n = read(c->plain_fd, buf_space(e, &c->p2t, 0), RELAY_BUF);
 	if (n > 0) {
 		c->p2t.off = 0;
 		c->p2t.len = (size_t)n;
@@ -80,14 +126,14 @@ static enum step tls_write(struct conn *c, const char **why)
 }
 
 /* TLS -> t2p buffer */
-static enum step tls_read(struct conn *c, const char **why)
+static enum step tls_read(struct engine *e, struct conn *c, const char **why)
 {
 	long n;
 	int want = 0;
 
 	if (c->tls_eof || c->t2p.len > 0)
 		return STEP_IDLE;
-	n = tls_conn_read(c->tls, c->t2p.data, sizeof(c->t2p.data), &want);
+	n = tls_conn_read(c->tls, buf_space(e, &c->t2p, 1), RELAY_BUF, &want);
 	if (n > 0) {
 		c->t2p.off = 0;
 		c->t2p.len = (size_t)n;
@@ -167,13 +213,17 @@ static void pump(struct engine *e, struct conn *c)
 
 	for (i = 0; i < 64 && moved; i++) {
 		c->tls_want = 0;
-		s[0] = plain_read(c, &why);
+		s[0] = plain_read(e, c, &why);
 		s[1] = tls_write(c, &why);
-		s[2] = tls_read(c, &why);
+		s[2] = tls_read(e, c, &why);
 		s[3] = plain_write(c, &why);
 		if (s[0] == STEP_FATAL || s[1] == STEP_FATAL || s[2] == STEP_FATAL ||
 			s[3] == STEP_FATAL) {
 			relay_close(e, c, why);
+			return;
+		}
+		if (buf_settle(&c->p2t) != 0 || buf_settle(&c->t2p) != 0) {
+			relay_close(e, c, "out of memory for pending bytes");
 			return;
 		}
 		moved = s[0] || s[1] || s[2] || s[3];
@@ -262,6 +312,8 @@ void relay_close(struct engine *e, struct conn *c, const char *reason)
 	if (c->again)
 		e->nagain--;
 	tls_conn_free(c->tls);
+	buf_free(&c->p2t);
+	buf_free(&c->t2p);
 	engine_side_put(e, c->sref);
 	close(c->plain_fd); /* closing removes them from epoll */
 	close(c->tls_fd);

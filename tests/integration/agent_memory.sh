@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Memory: 1000 idle established tunnels through one client agent and one
 # server agent; prints the resident memory each agent adds per tunnel (the
-# benchmark issue sets the target; this test shows the figure and checks
-# that all 1000 tunnels still echo after idling).
+# benchmark, tests/bench, compares it with stunnel's; this test shows the
+# figure, bounds it, and checks that all 1000 tunnels still echo after
+# idling).
 set -eu
 . "$(dirname "$0")/agent_lib.sh"
 n=${MTLS_MEMORY_TUNNELS:-1000}
@@ -12,7 +13,12 @@ start_echo
 server_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --max-connections 4096
 client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem" --max-connections 4096
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
-"$BIN/mtls-load" --addr "127.0.0.1:$CP" --conns 1 --bytes 100 >/dev/null || fail "warm-up"
+# Warm-up: 250 handshakes, so that every handshake worker has built
+# wolfSSL's per-thread ECC tables (about 12 MB each with the system
+# wolfSSL): a fixed cost, not one per tunnel.
+for w in 1 2 3 4 5; do
+	"$BIN/mtls-load" --addr "127.0.0.1:$CP" --conns 50 --bytes 100 >/dev/null || fail "warm-up"
+done
 c0=$(rss "$PID_client")
 s0=$(rss "$PID_server")
 start hold "$BIN/mtls-load" --addr "127.0.0.1:$CP" --hold "$n" --seconds 4
@@ -26,4 +32,9 @@ wait "$PID_hold" || fail "tunnels failed after idling: $(cat "$D/hold.log")"
 awk -v n="$n" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" 'BEGIN {
 	printf "RSS per idle tunnel with %d tunnels: client agent %.1f KiB (%d -> %d KiB), ", n, (c1 - c0) / n, c0, c1
 	printf "server agent %.1f KiB (%d -> %d KiB)\n", (s1 - s0) / n, s0, s1 }'
+# A guard, not the benchmark's target (tests/bench): an idle tunnel holds no
+# relay buffer, so each agent stays well under 110 KiB per tunnel.
+awk -v n="$n" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" \
+	'BEGIN { exit !((c1 - c0) / n < 110 && (s1 - s0) / n < 110) }' ||
+	fail "an agent holds 110 KiB or more per idle tunnel"
 echo "ok: $n idle tunnels held and echoing after idling"
