@@ -44,8 +44,8 @@ static int set_mode(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_op
 	const char *);
 static int set_signer(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *, const char *,
 	const char *);
-static int set_sandbox(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *,
-	const char *, const char *);
+static int set_off(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *, const char *,
+	const char *);
 static int set_log_level(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *,
 	const char *, const char *);
 static int set_rule(struct cfg_agent *, struct cfg_tunnel *, const struct cfg_opt *, const char *,
@@ -78,8 +78,7 @@ const struct cfg_opt cfg_opts[CFG_NOPT] = {
 		A(allow_pin_value), 0, 0, 0, "yes or no", "yes|no"},
 	[OPT_DRAIN_TIMEOUT] = {"drain-timeout", AG, 0, set_duration, A(drain_timeout_ms), 0, 0,
 		HOUR_MS, "0 (cut at once) or a duration up to 1h " DURATION, "DURATION"},
-	[OPT_SANDBOX] = {"sandbox", AG, 0, set_sandbox, A(sandbox_off), 0, 0, 0, "on or off",
-		"on|off"},
+	[OPT_SANDBOX] = {"sandbox", AG, 0, set_off, A(sandbox_off), 0, 0, 0, "on or off", "on|off"},
 	[OPT_MODE] = {"mode", TU, CFG_F_FILE_ONLY, set_mode, T(mode), 0, 0, 0, "client or server",
 		"client|server"},
 	[OPT_LISTEN] = {"listen", TU, 0, set_addr, T(listen), 0, 0, 0,
@@ -124,7 +123,7 @@ const struct cfg_opt cfg_opts[CFG_NOPT] = {
 		30 * DAY_MS, "0 (none) or a duration up to 720h " DURATION, "DURATION"},
 	[OPT_MAX_CONNECTIONS] = {"max-connections", TU, 0, set_uint, T(max_connections), 0, 1,
 		1048576, "an integer from 1 to 1048576", "N"},
-	[OPT_SESSION_RESUME] = {"session-resume", TU, 0, set_bool, T(session_resume), 0, 0, 0,
+	[OPT_SESSION_RESUME] = {"session-resume", TU, 0, set_off, T(session_resume_off), 0, 0, 0,
 		"yes or no", "yes|no"},
 	[OPT_UNSAFE_LISTEN] = {"unsafe-listen", TU, CFG_F_FLAG, set_bool, T(unsafe_listen), 0, 0, 0,
 		"yes or no", "yes|no"},
@@ -367,10 +366,12 @@ static int set_signer(struct cfg_agent *cfg, struct cfg_tunnel *t, const struct 
 	return set_word(cfg, t, o, v, where, w, NWORDS(w));
 }
 
-static int set_sandbox(struct cfg_agent *cfg, struct cfg_tunnel *t, const struct cfg_opt *o,
+/* A feature on by default, stored as "is off" so a zeroed struct has it. */
+static int set_off(struct cfg_agent *cfg, struct cfg_tunnel *t, const struct cfg_opt *o,
 	const char *v, const char *where)
 {
-	static const struct word w[] = {{"on", 0}, {"yes", 0}, {"off", 1}, {"no", 1}};
+	static const struct word w[] = {{"on", 0}, {"yes", 0}, {"true", 0}, {"1", 0}, {"off", 1},
+		{"no", 1}, {"false", 1}, {"0", 1}};
 
 	return set_word(cfg, t, o, v, where, w, NWORDS(w));
 }
@@ -580,7 +581,6 @@ int cfg_tunnel_add(
 	t->connect_timeout_ms = 10000;
 	t->handshake_timeout_ms = 10000;
 	t->max_connections = 1024;
-	t->session_resume = 1;
 	cfg->tunnels[cfg->ntunnels++] = t;
 	*out = t;
 	return 0;

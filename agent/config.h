@@ -49,9 +49,9 @@ struct cfg_tunnel {
 	unsigned handshake_timeout_ms; /* default 10000 */
 	unsigned idle_timeout_ms; /* 0 = none; default 0 */
 	unsigned max_connections; /* default 1024 */
-	/* default 1: a client offers its newest session, a server issues
-	 * tickets; 0: every handshake is a full one (signs on the token) */
-	int session_resume;
+	/* default 0: a client offers its newest session, a server issues
+	 * tickets; 1 (session-resume = no): every handshake is a full one */
+	int session_resume_off;
 	/* Plaintext legs stay on this machine unless these say otherwise (as
 	 * ghostunnel's --unsafe-listen/--unsafe-target): a client's listen and
 	 * a server's target must be loopback or unix: addresses by default. */

@@ -626,7 +626,7 @@ static int side_init(
 	int rc;
 
 	side->is_server = t->mode == TUNNEL_SERVER;
-	side->resume = t->session_resume;
+	side->resume = !t->session_resume_off;
 	side->signer = s;
 	side->key = key;
 	side->vmin = t->tls_min ? t->tls_min : 13;
