@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 	int check, rc;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0)
-		return printf("mtls-agent 0.1.0\n") < 0;
+		return printf("mtls-agent 0.1.0, %s\n", tls_library()) < 0;
 	if (argc == 2 && strcmp(argv[1], "--help") == 0)
 		return usage(stdout) == 2 ? 0 : 1;
 	check = take_check(&argc, argv);

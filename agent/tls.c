@@ -656,6 +656,20 @@ static int side_init(
 	return ctx_build(side, &side->ctx, &side->crl_stamp);
 }
 
+const char *tls_library(void)
+{
+	static char text[96];
+
+	snprintf(text, sizeof(text), "wolfSSL %s (%s)", wolfSSL_lib_version(),
+#ifdef MTLS_WOLFSSL_FAST
+		"fast build: AES-NI, Intel and SP assembly"
+#else
+		"system package"
+#endif
+	);
+	return text;
+}
+
 int tls_side_new(const struct cfg_tunnel *t, struct signer *s, unsigned key, struct tls_side **out)
 {
 	struct tls_side *side;

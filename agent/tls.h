@@ -23,6 +23,10 @@ void tls_global_cleanup(void);
  * version range. Refuses a certificate whose public key is not the token
  * key's, and TLS 1.3 with an RSA key on a token without RSA-PSS (saying
  * so, and that tls_min = 12 would work). */
+/* "wolfSSL 5.5.4 (system package)" or "... (fast build: ...)": the TLS
+ * library this program runs on, for --version. */
+const char *tls_library(void);
+
 int tls_side_new(const struct cfg_tunnel *t, struct signer *s, unsigned key, struct tls_side **out);
 void tls_side_free(struct tls_side *side);
 
