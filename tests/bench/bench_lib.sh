@@ -275,25 +275,10 @@ stunnel_service() {
 	case $6 in full | slow*) printf 'sessionResume = no\n' ;; esac
 }
 
-# stunnel_conf SIDE KEY MODE: the configuration (with the PIN) on stdout.
-# The anchor note's setup: no syslog, debug 4 into a file, MODULE_PATH set
-# so p11-kit's proxy does not load every module, PIN by engineCtrl.
+# stunnel_conf SIDE KEY MODE: the configuration (with the PIN) on stdout,
+# the global section as tests/lib/stunnel.sh writes it.
 stunnel_conf() {
-	cat <<CONF
-foreground = yes
-pid =
-syslog = no
-debug = 4
-output = $W/$TAG-$1-out.log
-engine = dynamic
-engineCtrl = SO_PATH:$P11_ENGINE
-engineCtrl = ID:pkcs11
-engineCtrl = LIST_ADD:1
-engineCtrl = LOAD
-engineCtrl = MODULE_PATH:$FAULT_LIB
-engineCtrl = PIN:$(cat "$PIN_FILE")
-engineCtrl = INIT
-CONF
+	stunnel_global "$W/$TAG-$1-out.log" "$P11_ENGINE" "$FAULT_LIB" "$PIN_FILE"
 	if [ "$1" = s ]; then
 		stunnel_service echo "$SP_ECHO" "$ECHO_PORT" "$2" no "$3"
 		stunnel_service bulk "$SP_BULK" "$SINK_PORT" "$2" no "$3"

@@ -16,6 +16,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/bench_lib.sh"
+. "$top/tests/lib/stunnel.sh"
 
 usage() {
 	sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//' >&2

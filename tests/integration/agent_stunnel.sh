@@ -13,23 +13,11 @@ make_pki
 start_echo
 server_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --tls-min "$ver" --tls-max "$ver" --log-level info
 LP=$(free_port)
-# stunnel's own pitfalls (see shared notes): no syslog, MODULE_PATH set so the
-# p11-kit proxy does not load every module, SOFTHSM2_CONF in its environment.
 install -m 600 /dev/null "$D/stunnel.conf" # it will hold the throwaway test PIN
-cat >"$D/stunnel.conf" <<CONF
-foreground = yes
-pid =
-syslog = no
-debug = 4
-output = $D/stunnel-out.log
-engine = dynamic
-engineCtrl = SO_PATH:$engine
-engineCtrl = ID:pkcs11
-engineCtrl = LIST_ADD:1
-engineCtrl = LOAD
-engineCtrl = MODULE_PATH:$MTLS_TEST_MODULE
-engineCtrl = PIN:$(cat "$MTLS_TEST_PIN_FILE")
-engineCtrl = INIT
+. "$LIB/stunnel.sh"
+{
+	stunnel_global "$D/stunnel-out.log" "$engine" "$MTLS_TEST_MODULE" "$MTLS_TEST_PIN_FILE"
+	cat <<CONF
 [tunnel]
 client = yes
 accept = 127.0.0.1:$LP
@@ -42,6 +30,7 @@ verifyChain = yes
 checkHost = localhost
 sslVersion = TLSv$ver
 CONF
+} >>"$D/stunnel.conf"
 start stunnel stunnel4 "$D/stunnel.conf"
 wait_port "$LP"
 "$BIN/mtls-load" --addr "127.0.0.1:$LP" --conns 4 --bytes 65536 --seconds 60 ||
