@@ -41,6 +41,16 @@ static uint8_t *buf_space(struct engine *e, struct buf *b, int dir)
 	return b->data;
 }
 
+/* An empty buffer that holds no memory. */
+static void buf_free(struct buf *b)
+{
+	if (b->owned)
+		free(b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+	b->owned = 0;
+}
+
 /* After a step: an empty buffer holds no memory; bytes left in a scratch
  * buffer move to memory of the connection's own (the next tunnel reuses
  * the scratch). */
@@ -49,11 +59,7 @@ static int buf_settle(struct buf *b)
 	uint8_t *copy;
 
 	if (b->off >= b->len) {
-		if (b->owned)
-			free(b->data);
-		b->data = NULL;
-		b->off = b->len = 0;
-		b->owned = 0;
+		buf_free(b);
 		return 0;
 	}
 	if (b->owned)
@@ -66,15 +72,6 @@ static int buf_settle(struct buf *b)
 	b->off = 0;
 	b->owned = 1;
 	return 0;
-}
-
-static void buf_free(struct buf *b)
-{
-	if (b->owned)
-		free(b->data);
-	b->data = NULL;
-	b->off = b->len = 0;
-	b->owned = 0;
 }
 
 /* plaintext socket -> p2t buffer */

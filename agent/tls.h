@@ -18,15 +18,15 @@ struct tls_conn;
 int tls_global_init(void);
 void tls_global_cleanup(void);
 
+/* "wolfSSL 5.5.4 (system package)" or "... (fast build: ...)": the TLS
+ * library this program runs on, for --version. */
+const char *tls_library(void);
+
 /* Build the TLS side of tunnel t: key index `key` of signer s (whose info
  * gives type and public key), certificate and chain, CA file, CRL, TLS
  * version range. Refuses a certificate whose public key is not the token
  * key's, and TLS 1.3 with an RSA key on a token without RSA-PSS (saying
  * so, and that tls_min = 12 would work). */
-/* "wolfSSL 5.5.4 (system package)" or "... (fast build: ...)": the TLS
- * library this program runs on, for --version. */
-const char *tls_library(void);
-
 int tls_side_new(const struct cfg_tunnel *t, struct signer *s, unsigned key, struct tls_side **out);
 void tls_side_free(struct tls_side *side);
 
