@@ -459,9 +459,8 @@ int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **o
 		cfg_free(cfg);
 		return MTLS_ERR_NOMEM;
 	}
-	e->epfd = e->wakefd = e->sigfd = -1;
+	e->epfd = e->wakefd = e->sigfd = e->jobfd = e->hs_epfd = -1;
 	pthread_mutex_init(&e->mu, NULL);
-	pthread_cond_init(&e->cv, NULL);
 	sd_activation_init();
 	rc = confine(e, cfg);
 	if (rc == 0)
@@ -794,7 +793,6 @@ void engine_free(struct engine *e)
 	if (e->sigfd >= 0)
 		close(e->sigfd);
 	pthread_mutex_destroy(&e->mu);
-	pthread_cond_destroy(&e->cv);
 	free(e->reload_path);
 	if (e->sandboxed)
 		signer_launcher_stop(); /* after the last signer is gone */

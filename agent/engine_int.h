@@ -124,6 +124,8 @@ struct job {
 	struct timespec accepted;
 };
 
+struct hs; /* worker.c: one handshake in progress */
+
 struct engine {
 	struct gen *gen; /* the configuration in force (the engine holds a reference) */
 	char *reload_path; /* config file read again on SIGHUP; NULL: command line */
@@ -141,15 +143,20 @@ struct engine {
 	int in_process; /* signer = in-process at start: fixed until restart */
 	int sandboxed; /* the data plane is confined (sandbox.h) */
 
-	/* handshake queue and workers */
+	/* handshake queue and workers (worker.c) */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	struct job *queue;
 	size_t qcap, qhead, qlen;
+	int jobfd; /* eventfd, readable while jobs wait */
+	int hs_epfd; /* the workers' set: jobfd and handshakes waiting on a peer */
+	struct hs *hs_list; /* handshakes taken from the queue, not yet done */
+	struct timespec hs_swept; /* deadlines last looked at */
 	pthread_t *workers;
 	size_t nworkers;
 	int workers_stop;
-	size_t in_handshake; /* jobs taken by workers, not yet done */
+	size_t in_handshake; /* on hs_list */
+	size_t hs_max; /* in_handshake at most: jobs wait in the queue beyond */
+	int jobs_paused; /* jobfd is out of the set: hs_max reached */
 	struct conn *handoff; /* established by workers, for the loop */
 	struct signer_ref *sg_dead; /* unused signers, freed by the loop */
 

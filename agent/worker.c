@@ -1,13 +1,26 @@
 /* Handshake workers: take an accepted socket from the bounded queue,
  * connect the other side, run the TLS handshake (the token signs inside
- * it, so this may take a second on a real token) and hand the established
- * tunnel to the event loop. Nothing here touches established tunnels. */
+ * it, so a step may take a second on a real token) and hand the
+ * established tunnel to the event loop. Nothing here touches established
+ * tunnels.
+ *
+ * A handshake waiting for its peer waits in the workers' shared epoll set
+ * (one-shot), not in a worker: a worker is held only while it computes or
+ * the token signs. So the default 4 workers keep 4 token sessions busy
+ * even when each peer takes as long to sign as we do (measured: blocking
+ * workers reached half a 200 ms token's limit). Every handshake lives on
+ * e->hs_list; exactly one worker at a time owns it (busy), and only its
+ * owner frees it. The deadline is kept by shutting the socket of a
+ * handshake nobody owns, which wakes it in the set; its next owner sees
+ * the deadline passed and fails it. */
 #include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -15,6 +28,19 @@
 #include "mtls/log.h"
 #include "net.h"
 #include "tls_ext.h"
+
+#define HS_WAIT_MS 250 /* a worker wakes at least this often */
+#define HS_PER_WORKER 8 /* handshakes in progress per worker, at most */
+#define HS_SWEEP_MS 100 /* and looks for handshakes past their deadline */
+
+struct hs {
+	struct job j;
+	struct conn *c;
+	int busy; /* owned by a worker (under mu) */
+	int expired; /* socket shut at the deadline (under mu) */
+	int armed_once; /* in the epoll set (owner only) */
+	struct hs *prev, *next; /* e->hs_list (under mu) */
+};
 
 long engine_ms_since(const struct timespec *t)
 {
@@ -41,112 +67,85 @@ int workers_submit(struct engine *e, struct tunnel *t, int fd, uint64_t id)
 		j->t = t;
 		clock_gettime(CLOCK_MONOTONIC, &j->accepted);
 		stats_queue(e->qlen, e->in_handshake);
-		pthread_cond_signal(&e->cv);
+		/* The eventfd is readable exactly while jobs wait. */
+		if (e->qlen == 1)
+			(void)!write(e->jobfd, &(uint64_t){1}, sizeof(uint64_t));
 	}
 	pthread_mutex_unlock(&e->mu);
 	return rc;
 }
 
-/* Drive the handshake until done, failed, or the deadline passed. */
-static int handshake(struct tls_conn *tls, int fd, const struct job *j)
+/* Close what a handshake holds (not its tunnel reference). */
+static void conn_drop(struct engine *e, struct conn *c)
 {
-	unsigned limit = j->t->cfg->handshake_timeout_ms;
-	struct pollfd p = {.fd = fd};
-	long left;
-	int rc, want = 0, i;
-
-	for (i = 0; i < 100000; i++) {
-		rc = tls_conn_handshake(tls, &want);
-		if (rc != MTLS_ERR_AGAIN)
-			return rc;
-		left = (long)limit - engine_ms_since(&j->accepted);
-		if (left <= 0)
-			break;
-		p.events = want == TLS_WANT_WRITE ? POLLOUT : POLLIN;
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
-			return mtls_err_set(MTLS_ERR_IO, "poll: %s", strerror(errno));
-	}
-	return mtls_err_set(MTLS_ERR_TIMEOUT, "handshake did not finish within %u ms", limit);
+	tls_conn_free(c->tls);
+	if (c->sref != NULL)
+		engine_side_put(e, c->sref);
+	if (c->plain_fd >= 0)
+		close(c->plain_fd);
+	if (c->tls_fd >= 0)
+		close(c->tls_fd);
+	free(c);
 }
 
-/* Both sockets connected and the handshake done, or an error and *why it
- * failed. Client mode: the accepted socket is plaintext and we connect out
- * over TLS; server mode: the accepted socket speaks TLS and we connect to
- * the plaintext target. */
-static int establish(const struct job *j, struct conn *c, enum stats_reason *why)
+/* Under mu: stop taking jobs (the queue's eventfd leaves the set) while
+ * as many handshakes as allowed are in progress, and take them again. */
+static void jobs_pause(struct engine *e, int pause)
 {
-	const struct cfg_tunnel *tc = j->t->cfg;
-	int rc;
+	struct epoll_event ev = {.events = pause ? 0 : EPOLLIN, .data.ptr = NULL};
 
-	*why = STATS_R_CONNECT_FAILED;
-	if (tc->mode == TUNNEL_CLIENT) {
-		c->plain_fd = j->fd;
-		rc = net_connect(tc->target, tc->connect_timeout_ms, &c->tls_fd);
-		if (rc != 0)
-			return rc;
-	} else {
-		c->tls_fd = j->fd;
-	}
-	c->sref = engine_side_get(j->t->engine, j->t);
-	rc = tls_conn_new(c->sref->side, c->tls_fd, &c->tls);
-	if (rc == 0)
-		rc = handshake(c->tls, c->tls_fd, j);
-	if (rc != 0) {
-		/* Our deadline leaves the TLS layer without a reason of its own (a
-		 * signer that timed out gave one: token_error). */
-		*why = tls_conn_fail_reason(c->tls);
-		if (rc == MTLS_ERR_TIMEOUT && *why == STATS_R_OTHER)
-			*why = STATS_R_HANDSHAKE_TIMEOUT;
-		return rc;
-	}
-	/* Counted here: a server whose target then fails still made it. */
-	stats_handshake(j->t->stats, tls_conn_resumed(c->tls));
-	if (tc->mode == TUNNEL_SERVER)
-		rc = net_connect(tc->target, tc->connect_timeout_ms, &c->plain_fd);
-	return rc;
+	if (pause != e->jobs_paused && epoll_ctl(e->hs_epfd, EPOLL_CTL_MOD, e->jobfd, &ev) == 0)
+		e->jobs_paused = pause;
 }
 
-static void run_job(struct engine *e, const struct job *j)
+/* Off the list and out of the set; the caller owns hs. */
+static void hs_unlink(struct engine *e, struct hs *h)
 {
-	struct conn *c = calloc(1, sizeof(*c));
-	enum stats_reason reason;
-	char why[512];
-	int rc;
+	pthread_mutex_lock(&e->mu);
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		e->hs_list = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	e->in_handshake--;
+	stats_queue(e->qlen, e->in_handshake);
+	jobs_pause(e, e->in_handshake >= e->hs_max);
+	pthread_mutex_unlock(&e->mu);
+	if (h->armed_once)
+		(void)epoll_ctl(e->hs_epfd, EPOLL_CTL_DEL, h->c->tls_fd, NULL);
+}
 
-	if (c == NULL) {
-		stats_fail(j->t->stats, STATS_FAILED, STATS_R_OTHER);
-		close(j->fd);
-		engine_tunnel_put(e, j->t);
-		return;
+/* The handshake ended: rc 0 hands the tunnel to the loop, anything else
+ * closes it and says why. */
+static void hs_finish(struct engine *e, struct hs *h, int rc, enum stats_reason why)
+{
+	struct conn *c = h->c;
+	struct tunnel *t = h->j.t;
+	char text[512];
+
+	hs_unlink(e, h);
+	free(h);
+	if (rc == 0 && t->cfg->mode == TUNNEL_SERVER) {
+		why = STATS_R_CONNECT_FAILED;
+		rc = net_connect(t->cfg->target, t->cfg->connect_timeout_ms, &c->plain_fd);
 	}
-	c->id = j->id;
-	c->t = j->t;
-	c->plain_fd = c->tls_fd = -1;
-	c->start = j->accepted;
-	rc = establish(j, c, &reason);
 	if (rc != 0) {
-		stats_fail(c->t->stats, STATS_FAILED, reason);
-		mtls_log_clean(why, sizeof(why), mtls_err_detail(), sizeof(why));
+		stats_fail(t->stats, STATS_FAILED, why);
+		mtls_log_clean(text, sizeof(text), mtls_err_detail(), sizeof(text));
 		/* The detail names the cause ("certificate expired", "token not
 		 * present", ...); the generic code text would only blur it. */
 		mtls_log(MTLS_LOG_WARNING, "conn=%llu tunnel=%s failed after %ld ms: %s",
-			(unsigned long long)c->id, c->t->cfg->name, engine_ms_since(&c->start),
-			why[0] ? why : mtls_strerror(rc));
-		tls_conn_free(c->tls);
-		if (c->sref != NULL)
-			engine_side_put(e, c->sref);
-		if (c->plain_fd >= 0)
-			close(c->plain_fd);
-		if (c->tls_fd >= 0)
-			close(c->tls_fd);
-		free(c);
-		engine_tunnel_put(e, j->t);
+			(unsigned long long)c->id, t->cfg->name, engine_ms_since(&c->start),
+			text[0] ? text : mtls_strerror(rc));
+		conn_drop(e, c);
+		engine_tunnel_put(e, t);
 		return;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", tls_conn_peer(c->tls));
 	c->resumed = tls_conn_resumed(c->tls);
 	c->version = tls_conn_version(c->tls);
-	stats_conn(c->t->stats, STATS_ESTABLISHED);
+	stats_conn(t->stats, STATS_ESTABLISHED);
 	pthread_mutex_lock(&e->mu);
 	c->next = e->handoff;
 	e->handoff = c;
@@ -154,44 +153,202 @@ static void run_job(struct engine *e, const struct job *j)
 	(void)!write(e->wakefd, &(uint64_t){1}, sizeof(uint64_t));
 }
 
+/* Give up ownership until the socket is ready (or shut at the deadline). */
+static void hs_wait(struct engine *e, struct hs *h, int want)
+{
+	struct epoll_event ev = {
+		.events = (want == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
+		.data.ptr = h,
+	};
+	int op = h->armed_once ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd = h->c->tls_fd, rc;
+
+	h->armed_once = 1;
+	pthread_mutex_lock(&e->mu);
+	h->busy = 0;
+	pthread_mutex_unlock(&e->mu);
+	/* From here another worker may own h: do not touch it. */
+	if (epoll_ctl(e->hs_epfd, op, fd, &ev) == 0)
+		return;
+	/* Not in the set, so nobody else can have taken it: take it back. */
+	rc = mtls_err_set(MTLS_ERR_IO, "epoll_ctl: %s", strerror(errno));
+	pthread_mutex_lock(&e->mu);
+	h->busy = 1;
+	pthread_mutex_unlock(&e->mu);
+	if (op == EPOLL_CTL_ADD)
+		h->armed_once = 0;
+	hs_finish(e, h, rc, STATS_R_OTHER);
+}
+
+/* One step of an owned handshake: as far as it goes without waiting. */
+static void hs_step(struct engine *e, struct hs *h)
+{
+	unsigned limit = h->j.t->cfg->handshake_timeout_ms;
+	enum stats_reason why;
+	int rc, want = 0;
+
+	if (engine_ms_since(&h->j.accepted) >= (long)limit)
+		rc = mtls_err_set(MTLS_ERR_TIMEOUT, "handshake did not finish within %u ms", limit);
+	else
+		rc = tls_conn_handshake(h->c->tls, &want);
+	if (rc == MTLS_ERR_AGAIN) {
+		hs_wait(e, h, want);
+		return;
+	}
+	/* Our deadline leaves the TLS layer without a reason of its own (a
+	 * signer that timed out gave one: token_error). */
+	why = tls_conn_fail_reason(h->c->tls);
+	if (rc == MTLS_ERR_TIMEOUT && why == STATS_R_OTHER)
+		why = STATS_R_HANDSHAKE_TIMEOUT;
+	if (rc == 0) /* counted here: a server whose target then fails still made it */
+		stats_handshake(h->j.t->stats, tls_conn_resumed(h->c->tls));
+	hs_finish(e, h, rc, why);
+}
+
+/* A job from the queue: the TLS socket (client mode: connect out; the
+ * accepted socket is plaintext) and the first step. */
+static void hs_begin(struct engine *e, const struct job *j)
+{
+	const struct cfg_tunnel *tc = j->t->cfg;
+	struct hs *h = calloc(1, sizeof(*h));
+	struct conn *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (h == NULL || c == NULL) {
+		free(h);
+		free(c);
+		stats_fail(j->t->stats, STATS_FAILED, STATS_R_OTHER);
+		close(j->fd);
+		pthread_mutex_lock(&e->mu);
+		e->in_handshake--;
+		jobs_pause(e, e->in_handshake >= e->hs_max);
+		pthread_mutex_unlock(&e->mu);
+		engine_tunnel_put(e, j->t);
+		return;
+	}
+	h->j = *j;
+	h->c = c;
+	h->busy = 1;
+	c->id = j->id;
+	c->t = j->t;
+	c->start = j->accepted;
+	c->plain_fd = c->tls_fd = -1;
+	pthread_mutex_lock(&e->mu);
+	h->next = e->hs_list;
+	if (h->next != NULL)
+		h->next->prev = h;
+	e->hs_list = h;
+	pthread_mutex_unlock(&e->mu);
+	if (tc->mode == TUNNEL_CLIENT) {
+		c->plain_fd = j->fd;
+		rc = net_connect(tc->target, tc->connect_timeout_ms, &c->tls_fd);
+		if (rc != 0) {
+			hs_finish(e, h, rc, STATS_R_CONNECT_FAILED);
+			return;
+		}
+	} else {
+		c->tls_fd = j->fd;
+	}
+	c->sref = engine_side_get(e, j->t);
+	rc = tls_conn_new(c->sref->side, c->tls_fd, &c->tls);
+	if (rc != 0) {
+		hs_finish(e, h, rc, STATS_R_OTHER);
+		return;
+	}
+	hs_step(e, h);
+}
+
+/* Take one queued job, if one is left (other workers woke too). */
+static void take_job(struct engine *e)
+{
+	struct job j;
+	uint64_t v;
+
+	pthread_mutex_lock(&e->mu);
+	if (e->qlen == 0 || e->workers_stop || e->in_handshake >= e->hs_max) {
+		pthread_mutex_unlock(&e->mu);
+		return;
+	}
+	j = e->queue[e->qhead];
+	e->qhead = (e->qhead + 1) % e->qcap;
+	if (--e->qlen == 0)
+		(void)!read(e->jobfd, &v, sizeof(v));
+	e->in_handshake++;
+	jobs_pause(e, e->in_handshake >= e->hs_max);
+	stats_queue(e->qlen, e->in_handshake);
+	pthread_mutex_unlock(&e->mu);
+	hs_begin(e, &j);
+}
+
+/* Shut the sockets of handshakes past their deadline that wait in the set
+ * (an owned one is checked by its owner); each then wakes a worker. */
+static void sweep(struct engine *e)
+{
+	struct hs *h;
+
+	pthread_mutex_lock(&e->mu);
+	if (engine_ms_since(&e->hs_swept) >= HS_SWEEP_MS) {
+		clock_gettime(CLOCK_MONOTONIC, &e->hs_swept);
+		for (h = e->hs_list; h != NULL; h = h->next)
+			if (!h->busy && !h->expired &&
+				engine_ms_since(&h->j.accepted) >=
+					(long)h->j.t->cfg->handshake_timeout_ms) {
+				(void)shutdown(h->c->tls_fd, SHUT_RDWR);
+				h->expired = 1;
+			}
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct engine *e = arg;
-	struct job j;
+	struct epoll_event ev;
+	struct hs *h;
+	int n, stop;
 
 	for (;;) {
+		n = epoll_wait(e->hs_epfd, &ev, 1, HS_WAIT_MS);
 		pthread_mutex_lock(&e->mu);
-		while (e->qlen == 0 && !e->workers_stop)
-			pthread_cond_wait(&e->cv, &e->mu);
-		if (e->workers_stop) {
+		stop = e->workers_stop;
+		pthread_mutex_unlock(&e->mu);
+		if (stop)
+			break;
+		if (n == 1 && ev.data.ptr == NULL) {
+			take_job(e);
+		} else if (n == 1) {
+			h = ev.data.ptr;
+			pthread_mutex_lock(&e->mu);
+			h->busy = 1;
 			pthread_mutex_unlock(&e->mu);
-			tls_thread_cleanup(); /* wolfSSL's per-thread cache, ~12 MB */
-			return NULL;
+			hs_step(e, h);
 		}
-		j = e->queue[e->qhead];
-		e->qhead = (e->qhead + 1) % e->qcap;
-		e->qlen--;
-		e->in_handshake++;
-		stats_queue(e->qlen, e->in_handshake);
-		pthread_mutex_unlock(&e->mu);
-		run_job(e, &j);
-		pthread_mutex_lock(&e->mu);
-		e->in_handshake--;
-		stats_queue(e->qlen, e->in_handshake);
-		pthread_mutex_unlock(&e->mu);
+		sweep(e);
 	}
+	tls_thread_cleanup(); /* wolfSSL's per-thread cache, ~12 MB */
+	return NULL;
 }
 
 int workers_start(struct engine *e)
 {
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	size_t i;
 
+	e->hs_epfd = e->jobfd = -1;
 	e->qcap = e->gen->cfg->handshake_queue ? e->gen->cfg->handshake_queue : 64;
 	e->nworkers = e->gen->cfg->handshake_workers ? e->gen->cfg->handshake_workers : 4;
+	e->hs_max = e->nworkers * HS_PER_WORKER;
 	e->queue = calloc(e->qcap, sizeof(*e->queue));
 	e->workers = calloc(e->nworkers, sizeof(*e->workers));
 	if (e->queue == NULL || e->workers == NULL)
 		return MTLS_ERR_NOMEM;
+	e->hs_epfd = epoll_create1(EPOLL_CLOEXEC);
+	e->jobfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->hs_epfd < 0 || e->jobfd < 0 ||
+		epoll_ctl(e->hs_epfd, EPOLL_CTL_ADD, e->jobfd, &ev) != 0) {
+		e->nworkers = 0;
+		return mtls_err_set(MTLS_ERR_INTERNAL, "handshake workers: %s", strerror(errno));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &e->hs_swept);
 	for (i = 0; i < e->nworkers; i++)
 		if (pthread_create(&e->workers[i], NULL, worker_main, e) != 0) {
 			e->nworkers = i;
@@ -200,32 +357,43 @@ int workers_start(struct engine *e)
 	return 0;
 }
 
-/* Stop the workers after their current handshake; drop queued sockets and
- * tunnels handed off but not yet taken by the loop. */
+/* Stop the workers after the step they are in; close the handshakes still
+ * running, queued sockets, and tunnels handed off but not yet taken by the
+ * loop. */
 void workers_stop(struct engine *e)
 {
 	struct conn *c;
+	struct hs *h;
 	size_t i;
 
 	pthread_mutex_lock(&e->mu);
 	e->workers_stop = 1;
-	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
+	if (e->jobfd >= 0)
+		(void)!write(e->jobfd, &(uint64_t){1}, sizeof(uint64_t));
 	for (i = 0; i < e->nworkers; i++)
 		pthread_join(e->workers[i], NULL);
+	while ((h = e->hs_list) != NULL) {
+		e->hs_list = h->next;
+		conn_drop(e, h->c);
+		engine_tunnel_put(e, h->j.t);
+		free(h);
+	}
+	e->in_handshake = 0;
 	for (; e->qlen > 0; e->qlen--, e->qhead = (e->qhead + 1) % e->qcap) {
 		close(e->queue[e->qhead].fd);
 		engine_tunnel_put(e, e->queue[e->qhead].t);
 	}
 	while ((c = e->handoff) != NULL) {
 		e->handoff = c->next;
-		tls_conn_free(c->tls);
-		engine_side_put(e, c->sref);
-		close(c->plain_fd);
-		close(c->tls_fd);
+		conn_drop(e, c);
 		engine_tunnel_put(e, c->t);
-		free(c);
 	}
+	if (e->hs_epfd >= 0)
+		close(e->hs_epfd);
+	if (e->jobfd >= 0)
+		close(e->jobfd);
+	e->hs_epfd = e->jobfd = -1;
 	free(e->queue);
 	free(e->workers);
 	e->queue = NULL;

@@ -12,6 +12,8 @@ mtls_integration_test(NAME agent_200_connections_of_4mib_arrive_intact
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_load.sh LABELS slow TIMEOUT 900)
 mtls_integration_test(NAME agent_slow_token_never_stalls_established_tunnels
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_slow_token.sh TIMEOUT 180)
+mtls_integration_test(NAME agent_handshake_waiting_for_its_peer_holds_no_worker
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_slow_peer.sh TIMEOUT 120)
 mtls_integration_test(NAME agent_survives_token_removal_and_recovers
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_removal.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_holds_1000_idle_tunnels_and_prints_rss_per_tunnel
@@ -41,6 +43,7 @@ mtls_integration_test(NAME agent_rsa_key_without_pss_meets_openssl_peers_over_tl
 # runs beside them (a 4 MiB x 200 load next to the slow-token test moved its
 # echo p99 from ~4 ms to over 10 ms).
 set_tests_properties(agent_slow_token_never_stalls_established_tunnels
+  agent_handshake_waiting_for_its_peer_holds_no_worker
   agent_200_connections_of_4mib_arrive_intact
   agent_holds_1000_idle_tunnels_and_prints_rss_per_tunnel
   PROPERTIES RUN_SERIAL TRUE)

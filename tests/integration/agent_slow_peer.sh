@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A handshake waiting for its peer holds no handshake worker. Both agents'
+# tokens sign in 200 ms (fault module); the server agent has ONE worker and
+# the client agent 8. For 8 connections at once the server worker signs 8
+# times (1.6 s): if it also sat through each client's signature, as a
+# blocking worker does, they would take 3.2 s or more. Both stay correct:
+# every connection's bytes come back and each side signed once per
+# connection (no resumption). Then 3 clients that send nothing are cut
+# together at the 3 s handshake timeout (a blocking worker would take them
+# one after the other: 9 s), logged and counted as handshake_timeout.
+set -eu
+. "$(dirname "$0")/agent_lib.sh"
+signs() { grep -c ' C_Sign ' "$D/$1-calls.log" 2>/dev/null || true; }
+make_pki
+start_echo
+printf 'latency.C_Sign = 200\ncalls_log = %s\n' "$D/server-calls.log" >"$D/server-fault.conf"
+printf 'latency.C_Sign = 200\ncalls_log = %s\n' "$D/client-calls.log" >"$D/client-fault.conf"
+MTLS_FAULT_CONF=$D/server-fault.conf server_agent "$(key_uri ec256 "$MTLS_FAULT_LIB")" \
+	"$PKI/tok-ec256.pem" --allow-cn tok-rsa2048 --handshake-workers 1 --session-resume no \
+	--handshake-timeout 3s --metrics-listen "unix:$D/metrics.sock"
+MTLS_FAULT_CONF=$D/client-fault.conf client_agent "$(key_uri rsa2048 "$MTLS_FAULT_LIB")" \
+	"$PKI/tok-rsa2048.pem" --handshake-workers 8 --session-resume no
+s0=$(signs server)
+c0=$(signs client)
+t0=$(date +%s%N)
+"$BIN/mtls-load" --addr "127.0.0.1:$CP" --conns 8 --bytes 1000 --seconds 30 >"$D/load.out" ||
+	{ cat "$D/load.out"; fail "a connection through the agents failed"; }
+ms=$((($(date +%s%N) - t0) / 1000000))
+cat "$D/load.out"
+ds=$(($(signs server) - s0))
+dc=$(($(signs client) - c0))
+echo "8 handshakes in $ms ms with one server worker; signatures: server $ds, client $dc"
+[ "$ds" = 8 ] && [ "$dc" = 8 ] || fail "expected 8 signatures per side, got server $ds, client $dc"
+# 1.6 s of server signatures plus one client signature, with room for a
+# loaded machine; a worker held through the peer's signature needs 3.2 s.
+[ "$ms" -lt 2800 ] || fail "8 handshakes took $ms ms: the server worker waited for its peers"
+
+fds=()
+t0=$(date +%s%N)
+for i in 1 2 3; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$SP" || fail "cannot connect to the server agent"
+	fds+=("$fd")
+done
+for fd in "${fds[@]}"; do timeout 15 cat <&"$fd" >/dev/null 2>&1 || true; done
+cut=$((($(date +%s%N) - t0) / 1000000))
+for fd in "${fds[@]}"; do exec {fd}<&-; done
+echo "3 silent clients cut after $cut ms"
+[ "$cut" -ge 2900 ] || fail "silent clients cut after $cut ms, before the 3 s handshake timeout"
+[ "$cut" -lt 4500 ] || fail "silent clients cut after $cut ms: the timeout came late or one by one"
+wait_log server 'handshake did not finish within 3000 ms'
+curl -sS --max-time 10 --unix-socket "$D/metrics.sock" http://localhost/metrics >"$D/metrics.txt" ||
+	fail "no metrics from the server agent"
+n=$(awk '/^mtls_handshake_failures_total\{.*reason="handshake_timeout"/ { s += $2 } END { print s + 0 }' "$D/metrics.txt")
+[ "$n" = 3 ] || fail "metrics count $n handshake timeouts, expected 3"
+echo "ok: a handshake waiting for its peer holds no worker ($ms ms for 8); 3 silent clients cut together at the timeout ($cut ms)"
