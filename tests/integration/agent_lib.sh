@@ -16,8 +16,10 @@ fail() {
 	exit 1
 }
 
+# Stops everything started; then a sanitizer report in any log (a leak
+# found at an agent's exit, say) fails the test.
 stop_all() {
-	local p
+	local p f rc=$?
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -25,8 +27,15 @@ stop_all() {
 		wait "$p" 2>/dev/null || true
 	done
 	PIDS=()
+	for f in "$D"/*.log; do
+		[ -f "$f" ] && grep -q 'ERROR: \(Leak\|Address\|Undefined\)Sanitizer\|runtime error:' "$f" || continue
+		echo "FAIL: sanitizer report in $f:" >&2
+		grep -A 30 'ERROR: .*Sanitizer\|runtime error:' "$f" | head -n 60 >&2
+		rc=1
+	done
+	return "$rc"
 }
-trap stop_all EXIT
+trap 'stop_all || exit 1' EXIT
 
 # start NAME CMD...: run in the background, output in $D/NAME.log; the pid
 # goes to PIDS and to the variable PID_NAME.
