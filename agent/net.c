@@ -5,8 +5,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -166,88 +166,131 @@ int net_fd_is_bound_to(int fd, const char *addr)
 	return match;
 }
 
-static long ms_left(const struct timespec *deadline)
+struct net_dial {
+	char addr[300]; /* for messages */
+	struct addrinfo *res, *next; /* addresses not yet tried */
+	struct sockaddr_un sun; /* unix: */
+	int fd; /* the attempt in progress, or -1 */
+	int err; /* the last attempt's errno */
+};
+
+/* Start connecting to the next address: 0 (started, or connected at
+ * once), else the errno of an attempt that failed at once. */
+static int attempt(struct net_dial *d, int family, const struct sockaddr *sa, socklen_t salen)
 {
-	struct timespec now;
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000L +
-		(deadline->tv_nsec - now.tv_nsec) / 1000000L;
-}
-
-/* Connect one socket, waiting at most until deadline. */
-static int connect_one(int family, const struct sockaddr *sa, socklen_t salen,
-	const struct timespec *deadline, int *out)
-{
-	struct pollfd p;
-	int fd, err = 0, one = 1;
-	socklen_t len = sizeof(err);
-	long left;
-
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return errno;
+	/* A unix socket whose listener's queue is full says EAGAIN: an error
+	 * here, as for a refused TCP connection. */
 	if (connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
-		err = errno;
-		goto fail;
+		int err = errno;
+
+		close(fd);
+		return err;
 	}
-	p.fd = fd;
-	p.events = POLLOUT;
-	left = ms_left(deadline);
-	if (left <= 0 || poll(&p, 1, (int)left) != 1) {
-		err = ETIMEDOUT;
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
-		goto fail;
-	if (family != AF_UNIX)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	*out = fd;
+	d->fd = fd;
 	return 0;
-fail:
-	close(fd);
-	return err ? err : ECONNREFUSED;
 }
 
-int net_connect(const char *addr, unsigned timeout_ms, int *out)
+/* Start the next address until one is under way; ECONNREFUSED-like errno
+ * when none is left. */
+static int next_attempt(struct net_dial *d)
+{
+	struct addrinfo *ai;
+
+	while ((ai = d->next) != NULL) {
+		d->next = ai->ai_next;
+		if ((d->err = attempt(d, ai->ai_family, ai->ai_addr, ai->ai_addrlen)) == 0)
+			return 0;
+	}
+	return d->err ? d->err : ECONNREFUSED;
+}
+
+static int dial_error(struct net_dial *d, int err)
+{
+	return mtls_err_set(MTLS_ERR_IO, "connect to %s: %s", d->addr, strerror(err));
+}
+
+int net_dial_start(const char *addr, struct net_dial **out)
 {
 	char host[256], port[16];
-	struct addrinfo hints = {0}, *res = NULL, *ai;
-	struct sockaddr_un sun;
-	struct timespec deadline;
-	int rc, e, err = ECONNREFUSED;
+	struct addrinfo hints = {0};
+	struct net_dial *d;
+	int rc, e;
 
+	*out = NULL;
 	rc = net_split(addr, host, sizeof(host), port, sizeof(port));
 	if (rc != 0)
 		return rc;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return mtls_err_set(MTLS_ERR_NOMEM, "connect to %s", addr);
+	snprintf(d->addr, sizeof(d->addr), "%s", addr);
+	d->fd = -1;
+	*out = d;
 	if (port[0] == '\0') {
-		if ((rc = unix_addr(host, &sun)) != 0)
+		if ((rc = unix_addr(host, &d->sun)) != 0)
 			return rc;
-		err = connect_one(AF_UNIX, (struct sockaddr *)&sun, sizeof(sun), &deadline, out);
-		return err == 0
-			? 0
-			: mtls_err_set(MTLS_ERR_IO, "connect to %s: %s", addr, strerror(err));
+		d->err = attempt(d, AF_UNIX, (struct sockaddr *)&d->sun, sizeof(d->sun));
+		return d->err == 0 ? 0 : dial_error(d, d->err);
 	}
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	e = getaddrinfo(host, port, &hints, &res);
+	/* Numeric addresses and /etc/hosts answer at once; a name server may
+	 * not (this blocks the worker, within the resolver's own timeouts). */
+	e = getaddrinfo(host, port, &hints, &d->res);
 	if (e != 0)
 		return mtls_err_set(MTLS_ERR_IO, "connect to %s: %s", addr, gai_strerror(e));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		err = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, &deadline, out);
-		if (err == 0)
-			break;
+	d->next = d->res;
+	rc = next_attempt(d);
+	return rc == 0 ? 0 : dial_error(d, rc);
+}
+
+int net_dial_fd(const struct net_dial *d)
+{
+	return d != NULL ? d->fd : -1;
+}
+
+int net_dial_continue(struct net_dial *d, int *out)
+{
+	int err = 0, one = 1, rc;
+	socklen_t len = sizeof(err);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	if (d->fd < 0)
+		return dial_error(d, d->err ? d->err : ECONNREFUSED);
+	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	/* Not yet refused and not yet connected: still in progress. */
+	if (err == 0 && getpeername(d->fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		if (errno == ENOTCONN)
+			return MTLS_ERR_AGAIN;
+		err = errno;
 	}
-	freeaddrinfo(res);
-	if (err != 0)
-		return mtls_err_set(err == ETIMEDOUT ? MTLS_ERR_TIMEOUT : MTLS_ERR_IO,
-			"connect to %s: %s", addr, strerror(err));
-	return 0;
+	if (err == 0) {
+		if (ss.ss_family != AF_UNIX)
+			(void)setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		*out = d->fd;
+		d->fd = -1;
+		return 0;
+	}
+	close(d->fd);
+	d->fd = -1;
+	d->err = err;
+	if ((rc = next_attempt(d)) != 0)
+		return dial_error(d, rc);
+	return MTLS_ERR_AGAIN;
+}
+
+void net_dial_free(struct net_dial *d)
+{
+	if (d == NULL)
+		return;
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->res != NULL)
+		freeaddrinfo(d->res);
+	free(d);
 }

@@ -14,9 +14,18 @@ int net_prepare_listener(int fd);
  * family, address and port, or the same unix path), else 0. */
 int net_fd_is_bound_to(int fd, const char *addr);
 
-/* Connect to addr within timeout_ms (each address getaddrinfo returns is
- * tried in turn). Blocks the calling thread: call from a worker. */
-int net_connect(const char *addr, unsigned timeout_ms, int *fd);
+/* Connecting without blocking (the caller keeps the deadline): start
+ * with net_dial_start (getaddrinfo, then the first address), wait until
+ * net_dial_fd is writable, then call net_dial_continue: 0 with *fd
+ * connected (owned by the caller), MTLS_ERR_AGAIN to wait again (on the
+ * same or, after a refusal, the next address's socket), or an error naming
+ * the address. net_dial_free closes an attempt in progress. On an error
+ * from net_dial_start, *d may still need net_dial_free. */
+struct net_dial;
+int net_dial_start(const char *addr, struct net_dial **d);
+int net_dial_fd(const struct net_dial *d);
+int net_dial_continue(struct net_dial *d, int *fd);
+void net_dial_free(struct net_dial *d);
 
 /* Split "HOST:PORT" / "[V6]:PORT" into host and port strings. Returns 0,
  * or MTLS_ERR_CONFIG naming what is wrong. unix: addresses give host =

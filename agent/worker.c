@@ -33,12 +33,20 @@
 #define HS_PER_WORKER 8 /* handshakes in progress per worker, at most */
 #define HS_SWEEP_MS 100 /* and looks for handshakes past their deadline */
 
+enum hs_phase {
+	HS_DIAL, /* connecting to the tunnel's target */
+	HS_TLS, /* the TLS handshake */
+};
+
 struct hs {
 	struct job j;
 	struct conn *c;
+	enum hs_phase phase;
+	struct net_dial *dial; /* HS_DIAL */
+	long deadline_ms; /* of this phase, counted from j.accepted */
+	int wait_fd; /* the socket in the epoll set, or -1 (owner only) */
 	int busy; /* owned by a worker (under mu) */
-	int expired; /* socket shut at the deadline (under mu) */
-	int armed_once; /* in the epoll set (owner only) */
+	int expired; /* wait_fd shut at the deadline (under mu) */
 	struct hs *prev, *next; /* e->hs_list (under mu) */
 };
 
@@ -98,6 +106,14 @@ static void jobs_pause(struct engine *e, int pause)
 		e->jobs_paused = pause;
 }
 
+/* Out of the set (the owner's). */
+static void hs_unset(struct engine *e, struct hs *h)
+{
+	if (h->wait_fd >= 0)
+		(void)epoll_ctl(e->hs_epfd, EPOLL_CTL_DEL, h->wait_fd, NULL);
+	h->wait_fd = -1;
+}
+
 /* Off the list and out of the set; the caller owns hs. */
 static void hs_unlink(struct engine *e, struct hs *h)
 {
@@ -112,8 +128,9 @@ static void hs_unlink(struct engine *e, struct hs *h)
 	stats_queue(e->qlen, e->in_handshake);
 	jobs_pause(e, e->in_handshake >= e->hs_max);
 	pthread_mutex_unlock(&e->mu);
-	if (h->armed_once)
-		(void)epoll_ctl(e->hs_epfd, EPOLL_CTL_DEL, h->c->tls_fd, NULL);
+	hs_unset(e, h);
+	net_dial_free(h->dial);
+	h->dial = NULL;
 }
 
 /* The handshake ended: rc 0 hands the tunnel to the loop, anything else
@@ -126,10 +143,6 @@ static void hs_finish(struct engine *e, struct hs *h, int rc, enum stats_reason 
 
 	hs_unlink(e, h);
 	free(h);
-	if (rc == 0 && t->cfg->mode == TUNNEL_SERVER) {
-		why = STATS_R_CONNECT_FAILED;
-		rc = net_connect(t->cfg->target, t->cfg->connect_timeout_ms, &c->plain_fd);
-	}
 	if (rc != 0) {
 		stats_fail(t->stats, STATS_FAILED, why);
 		mtls_log_clean(text, sizeof(text), mtls_err_detail(), sizeof(text));
@@ -153,16 +166,20 @@ static void hs_finish(struct engine *e, struct hs *h, int rc, enum stats_reason 
 	(void)!write(e->wakefd, &(uint64_t){1}, sizeof(uint64_t));
 }
 
-/* Give up ownership until the socket is ready (or shut at the deadline). */
-static void hs_wait(struct engine *e, struct hs *h, int want)
+/* Give up ownership until fd is ready (or shut at the deadline). */
+static void hs_wait(struct engine *e, struct hs *h, int fd, int want)
 {
 	struct epoll_event ev = {
 		.events = (want == TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT,
 		.data.ptr = h,
 	};
-	int op = h->armed_once ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd = h->c->tls_fd, rc;
+	int op = EPOLL_CTL_MOD, rc;
 
-	h->armed_once = 1;
+	if (fd != h->wait_fd) {
+		hs_unset(e, h);
+		op = EPOLL_CTL_ADD;
+	}
+	h->wait_fd = fd;
 	pthread_mutex_lock(&e->mu);
 	h->busy = 0;
 	pthread_mutex_unlock(&e->mu);
@@ -175,23 +192,98 @@ static void hs_wait(struct engine *e, struct hs *h, int want)
 	h->busy = 1;
 	pthread_mutex_unlock(&e->mu);
 	if (op == EPOLL_CTL_ADD)
-		h->armed_once = 0;
+		h->wait_fd = -1;
 	hs_finish(e, h, rc, STATS_R_OTHER);
+}
+
+/* Start connecting to the tunnel's target (client: before the handshake,
+ * for the TLS side; server: after it, for the plaintext side). */
+static int hs_dial(struct hs *h)
+{
+	const struct cfg_tunnel *tc = h->j.t->cfg;
+
+	h->phase = HS_DIAL;
+	h->deadline_ms = engine_ms_since(&h->j.accepted) + (long)tc->connect_timeout_ms;
+	return net_dial_start(tc->target, &h->dial);
+}
+
+static void hs_step(struct engine *e, struct hs *h);
+
+/* HS_DIAL: 1 when connected (the socket is the conn's), 0 when waiting
+ * again, else an error for hs_finish. */
+static int dial_step(struct engine *e, struct hs *h, int *rcp)
+{
+	const struct cfg_tunnel *tc = h->j.t->cfg;
+	struct conn *c = h->c;
+	int fd = -1, rc;
+
+	/* A refused attempt's socket is closed and the next one may reuse its
+	 * number: take it out of the set first. */
+	hs_unset(e, h);
+	if (engine_ms_since(&h->j.accepted) >= h->deadline_ms)
+		rc = mtls_err_set(MTLS_ERR_TIMEOUT, "connect to %s: no answer within %u ms",
+			tc->target, tc->connect_timeout_ms);
+	else
+		rc = net_dial_continue(h->dial, &fd);
+	if (rc == MTLS_ERR_AGAIN) {
+		hs_wait(e, h, net_dial_fd(h->dial), TLS_WANT_WRITE);
+		return 0;
+	}
+	if (rc != 0) {
+		*rcp = rc;
+		return -1;
+	}
+	net_dial_free(h->dial);
+	h->dial = NULL;
+	if (tc->mode == TUNNEL_CLIENT)
+		c->tls_fd = fd;
+	else
+		c->plain_fd = fd;
+	return 1;
+}
+
+/* The TLS phase starts on the connected TLS socket. */
+static int tls_start(struct engine *e, struct hs *h)
+{
+	struct conn *c = h->c;
+
+	h->phase = HS_TLS;
+	h->deadline_ms = (long)h->j.t->cfg->handshake_timeout_ms;
+	c->sref = engine_side_get(e, h->j.t);
+	return tls_conn_new(c->sref->side, c->tls_fd, &c->tls);
 }
 
 /* One step of an owned handshake: as far as it goes without waiting. */
 static void hs_step(struct engine *e, struct hs *h)
 {
-	unsigned limit = h->j.t->cfg->handshake_timeout_ms;
+	const struct cfg_tunnel *tc = h->j.t->cfg;
 	enum stats_reason why;
-	int rc, want = 0;
+	int rc = 0, want = 0, r;
 
-	if (engine_ms_since(&h->j.accepted) >= (long)limit)
-		rc = mtls_err_set(MTLS_ERR_TIMEOUT, "handshake did not finish within %u ms", limit);
+	if (h->phase == HS_DIAL) {
+		r = dial_step(e, h, &rc);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			hs_finish(e, h, rc, STATS_R_CONNECT_FAILED);
+			return;
+		}
+		if (tc->mode == TUNNEL_SERVER) { /* the handshake was done before */
+			hs_finish(e, h, 0, STATS_R_OTHER);
+			return;
+		}
+		if ((rc = tls_start(e, h)) != 0) {
+			hs_finish(e, h, rc, STATS_R_OTHER);
+			return;
+		}
+	}
+	if (engine_ms_since(&h->j.accepted) >= h->deadline_ms)
+		rc = mtls_err_set(MTLS_ERR_TIMEOUT, "handshake did not finish within %u ms",
+			tc->handshake_timeout_ms);
 	else
 		rc = tls_conn_handshake(h->c->tls, &want);
 	if (rc == MTLS_ERR_AGAIN) {
-		hs_wait(e, h, want);
+		hs_wait(e, h, h->c->tls_fd, want);
 		return;
 	}
 	/* Our deadline leaves the TLS layer without a reason of its own (a
@@ -199,16 +291,27 @@ static void hs_step(struct engine *e, struct hs *h)
 	why = tls_conn_fail_reason(h->c->tls);
 	if (rc == MTLS_ERR_TIMEOUT && why == STATS_R_OTHER)
 		why = STATS_R_HANDSHAKE_TIMEOUT;
-	if (rc == 0) /* counted here: a server whose target then fails still made it */
-		stats_handshake(h->j.t->stats, tls_conn_resumed(h->c->tls));
-	hs_finish(e, h, rc, why);
+	if (rc != 0) {
+		hs_finish(e, h, rc, why);
+		return;
+	}
+	/* Counted here: a server whose target then fails still made it. */
+	stats_handshake(h->j.t->stats, tls_conn_resumed(h->c->tls));
+	if (tc->mode == TUNNEL_CLIENT) {
+		hs_finish(e, h, 0, STATS_R_OTHER);
+		return;
+	}
+	hs_unset(e, h);
+	if ((rc = hs_dial(h)) != 0)
+		hs_finish(e, h, rc, STATS_R_CONNECT_FAILED);
+	else
+		hs_step(e, h);
 }
 
-/* A job from the queue: the TLS socket (client mode: connect out; the
- * accepted socket is plaintext) and the first step. */
+/* A job from the queue: the TLS socket (client mode: connect out first;
+ * the accepted socket is plaintext) and the first step. */
 static void hs_begin(struct engine *e, const struct job *j)
 {
-	const struct cfg_tunnel *tc = j->t->cfg;
 	struct hs *h = calloc(1, sizeof(*h));
 	struct conn *c = calloc(1, sizeof(*c));
 	int rc;
@@ -228,6 +331,7 @@ static void hs_begin(struct engine *e, const struct job *j)
 	h->j = *j;
 	h->c = c;
 	h->busy = 1;
+	h->wait_fd = -1;
 	c->id = j->id;
 	c->t = j->t;
 	c->start = j->accepted;
@@ -238,20 +342,15 @@ static void hs_begin(struct engine *e, const struct job *j)
 		h->next->prev = h;
 	e->hs_list = h;
 	pthread_mutex_unlock(&e->mu);
-	if (tc->mode == TUNNEL_CLIENT) {
+	if (j->t->cfg->mode == TUNNEL_CLIENT) {
 		c->plain_fd = j->fd;
-		rc = net_connect(tc->target, tc->connect_timeout_ms, &c->tls_fd);
-		if (rc != 0) {
-			hs_finish(e, h, rc, STATS_R_CONNECT_FAILED);
-			return;
-		}
+		rc = hs_dial(h);
 	} else {
 		c->tls_fd = j->fd;
+		rc = tls_start(e, h);
 	}
-	c->sref = engine_side_get(e, j->t);
-	rc = tls_conn_new(c->sref->side, c->tls_fd, &c->tls);
 	if (rc != 0) {
-		hs_finish(e, h, rc, STATS_R_OTHER);
+		hs_finish(e, h, rc, h->phase == HS_DIAL ? STATS_R_CONNECT_FAILED : STATS_R_OTHER);
 		return;
 	}
 	hs_step(e, h);
@@ -289,10 +388,9 @@ static void sweep(struct engine *e)
 	if (engine_ms_since(&e->hs_swept) >= HS_SWEEP_MS) {
 		clock_gettime(CLOCK_MONOTONIC, &e->hs_swept);
 		for (h = e->hs_list; h != NULL; h = h->next)
-			if (!h->busy && !h->expired &&
-				engine_ms_since(&h->j.accepted) >=
-					(long)h->j.t->cfg->handshake_timeout_ms) {
-				(void)shutdown(h->c->tls_fd, SHUT_RDWR);
+			if (!h->busy && !h->expired && h->wait_fd >= 0 &&
+				engine_ms_since(&h->j.accepted) >= h->deadline_ms) {
+				(void)shutdown(h->wait_fd, SHUT_RDWR);
 				h->expired = 1;
 			}
 	}
@@ -375,6 +473,7 @@ void workers_stop(struct engine *e)
 		pthread_join(e->workers[i], NULL);
 	while ((h = e->hs_list) != NULL) {
 		e->hs_list = h->next;
+		net_dial_free(h->dial);
 		conn_drop(e, h->c);
 		engine_tunnel_put(e, h->j.t);
 		free(h);

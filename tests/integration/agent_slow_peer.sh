@@ -8,6 +8,9 @@
 # connection (no resumption). Then 3 clients that send nothing are cut
 # together at the 3 s handshake timeout (a blocking worker would take them
 # one after the other: 9 s), logged and counted as handshake_timeout.
+# Last, a client agent whose target never answers (a listener with a full
+# accept queue: the kernel drops the SYNs) and one worker: 3 connections
+# are cut together at the 2 s connect timeout, not one after the other.
 set -eu
 . "$(dirname "$0")/agent_lib.sh"
 signs() { grep -c ' C_Sign ' "$D/$1-calls.log" 2>/dev/null || true; }
@@ -52,4 +55,36 @@ curl -sS --max-time 10 --unix-socket "$D/metrics.sock" http://localhost/metrics 
 	fail "no metrics from the server agent"
 n=$(awk '/^mtls_handshake_failures_total\{.*reason="handshake_timeout"/ { s += $2 } END { print s + 0 }' "$D/metrics.txt")
 [ "$n" = 3 ] || fail "metrics count $n handshake timeouts, expected 3"
-echo "ok: a handshake waiting for its peer holds no worker ($ms ms for 8); 3 silent clients cut together at the timeout ($cut ms)"
+
+# cut_together PORT: open 3 connections, read each until the agent closes
+# it; sets CUT to the ms from the first open to the last close.
+cut_together() {
+	local fd i t0
+	local -a fds=()
+	t0=$(date +%s%N)
+	for i in 1 2 3; do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$1" || fail "cannot connect to port $1"
+		fds+=("$fd")
+	done
+	for fd in "${fds[@]}"; do timeout 15 cat <&"$fd" >/dev/null 2>&1 || true; done
+	CUT=$((($(date +%s%N) - t0) / 1000000))
+	for fd in "${fds[@]}"; do exec {fd}<&-; done
+}
+start stall "$BIN/mtls-echo" --port 0 --stall 1 --seconds 120
+for i in $(seq 1 100); do
+	STALL_PORT=$(awk '/^port/ {print $2}' "$D/stall.log" 2>/dev/null)
+	[ -n "$STALL_PORT" ] && break
+	sleep 0.05
+done
+[ -n "$STALL_PORT" ] || fail "the stalled target did not start"
+DP=$(free_port)
+start dead "$BIN/mtls-agent" client --listen "127.0.0.1:$DP" --target "127.0.0.1:$STALL_PORT" \
+	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \
+	--server-name localhost --pin-file "$MTLS_TEST_PIN_FILE" --handshake-workers 1 --connect-timeout 2s
+wait_port "$DP"
+cut_together "$DP"
+echo "3 clients of a target that never answers cut after $CUT ms"
+[ "$CUT" -ge 1900 ] || fail "cut after $CUT ms, before the 2 s connect timeout"
+[ "$CUT" -lt 3500 ] || fail "cut after $CUT ms: the connect timeout came late or one by one"
+wait_log dead "connect to 127.0.0.1:$STALL_PORT: no answer within 2000 ms"
+echo "ok: a handshake waiting for its peer holds no worker ($ms ms for 8); 3 silent clients cut together at the handshake timeout ($cut ms); 3 connections to a dead target cut together at the connect timeout ($CUT ms)"

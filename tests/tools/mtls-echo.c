@@ -27,7 +27,7 @@ struct echo_conn {
 	unsigned char buf[BUF];
 };
 
-static int listen_on(int port)
+static int listen_on(int port, int backlog)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	socklen_t len = sizeof(sin);
@@ -36,7 +36,7 @@ static int listen_on(int port)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-		listen(fd, 1024) != 0 || getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+		listen(fd, backlog) != 0 || getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
 		perror("mtls-echo: listen");
 		exit(1);
 	}
@@ -90,7 +90,7 @@ static void serve(int ep, struct echo_conn *c)
 int main(int argc, char **argv)
 {
 	struct epoll_event ev, evs[MAXEV];
-	int port = 0, seconds = 600, lfd, ep, n, i, fd;
+	int port = 0, seconds = 600, stall = 0, lfd, ep, n, i, fd;
 	unsigned long accepted = 0;
 	time_t end;
 
@@ -99,9 +99,24 @@ int main(int argc, char **argv)
 			port = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--seconds") == 0)
 			seconds = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--stall") == 0)
+			stall = atoi(argv[i + 1]);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	lfd = listen_on(port);
+	lfd = listen_on(port, stall ? 0 : 1024);
+	if (stall) {
+		struct sockaddr_in sin;
+		socklen_t len = sizeof(sin);
+
+		getsockname(lfd, (struct sockaddr *)&sin, &len);
+		for (i = 0; i < 2; i++) { /* the queue holds one; the second waits */
+			fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			(void)!connect(fd, (struct sockaddr *)&sin, len);
+		}
+		for (end = time(NULL) + seconds; time(NULL) < end;)
+			sleep(1);
+		return 0;
+	}
 	ep = epoll_create1(0);
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;
