@@ -85,15 +85,21 @@ wait_log() {
 key_uri() { echo "pkcs11:token=$MTLS_TEST_TOKEN;object=$1;type=private?module-path=${2:-$MTLS_TEST_MODULE}"; }
 
 # An echo backend on a free port: sets ECHO_PORT.
-start_echo() {
-	start echo "$BIN/mtls-echo" --port 0 --seconds 600
-	local i
+# log_port NAME: the port a process started as NAME printed ("port N" in
+# $D/NAME.log), waiting up to 5 s for it.
+log_port() {
+	local i p
 	for i in $(seq 1 100); do
-		ECHO_PORT=$(awk '/^port/ {print $2}' "$D/echo.log" 2>/dev/null)
-		[ -n "$ECHO_PORT" ] && return 0
+		p=$(awk '/^port/ {print $2}' "$D/$1.log" 2>/dev/null)
+		[ -n "$p" ] && { echo "$p"; return 0; }
 		sleep 0.05
 	done
-	fail "echo backend did not start"
+	fail "$1 did not start (no port in $D/$1.log)"
+}
+
+start_echo() {
+	start echo "$BIN/mtls-echo" --port 0 --seconds 600
+	ECHO_PORT=$(log_port echo)
 }
 
 # server_agent KEY_URI CERT [options...]: our server agent on a free port

@@ -38,24 +38,6 @@ echo "8 handshakes in $ms ms with one server worker; signatures: server $ds, cli
 # loaded machine; a worker held through the peer's signature needs 3.2 s.
 [ "$ms" -lt 2800 ] || fail "8 handshakes took $ms ms: the server worker waited for its peers"
 
-fds=()
-t0=$(date +%s%N)
-for i in 1 2 3; do
-	exec {fd}<>"/dev/tcp/127.0.0.1/$SP" || fail "cannot connect to the server agent"
-	fds+=("$fd")
-done
-for fd in "${fds[@]}"; do timeout 15 cat <&"$fd" >/dev/null 2>&1 || true; done
-cut=$((($(date +%s%N) - t0) / 1000000))
-for fd in "${fds[@]}"; do exec {fd}<&-; done
-echo "3 silent clients cut after $cut ms"
-[ "$cut" -ge 2900 ] || fail "silent clients cut after $cut ms, before the 3 s handshake timeout"
-[ "$cut" -lt 4500 ] || fail "silent clients cut after $cut ms: the timeout came late or one by one"
-wait_log server 'handshake did not finish within 3000 ms'
-curl -sS --max-time 10 --unix-socket "$D/metrics.sock" http://localhost/metrics >"$D/metrics.txt" ||
-	fail "no metrics from the server agent"
-n=$(awk '/^mtls_handshake_failures_total\{.*reason="handshake_timeout"/ { s += $2 } END { print s + 0 }' "$D/metrics.txt")
-[ "$n" = 3 ] || fail "metrics count $n handshake timeouts, expected 3"
-
 # cut_together PORT: open 3 connections, read each until the agent closes
 # it; sets CUT to the ms from the first open to the last close.
 cut_together() {
@@ -70,13 +52,19 @@ cut_together() {
 	CUT=$((($(date +%s%N) - t0) / 1000000))
 	for fd in "${fds[@]}"; do exec {fd}<&-; done
 }
+cut_together "$SP"
+cut=$CUT
+echo "3 silent clients cut after $cut ms"
+[ "$cut" -ge 2900 ] || fail "silent clients cut after $cut ms, before the 3 s handshake timeout"
+[ "$cut" -lt 4500 ] || fail "silent clients cut after $cut ms: the timeout came late or one by one"
+wait_log server 'handshake did not finish within 3000 ms'
+curl -sS --max-time 10 --unix-socket "$D/metrics.sock" http://localhost/metrics >"$D/metrics.txt" ||
+	fail "no metrics from the server agent"
+n=$(awk '/^mtls_handshake_failures_total\{.*reason="handshake_timeout"/ { s += $2 } END { print s + 0 }' "$D/metrics.txt")
+[ "$n" = 3 ] || fail "metrics count $n handshake timeouts, expected 3"
+
 start stall "$BIN/mtls-echo" --port 0 --stall 1 --seconds 120
-for i in $(seq 1 100); do
-	STALL_PORT=$(awk '/^port/ {print $2}' "$D/stall.log" 2>/dev/null)
-	[ -n "$STALL_PORT" ] && break
-	sleep 0.05
-done
-[ -n "$STALL_PORT" ] || fail "the stalled target did not start"
+STALL_PORT=$(log_port stall)
 DP=$(free_port)
 start dead "$BIN/mtls-agent" client --listen "127.0.0.1:$DP" --target "127.0.0.1:$STALL_PORT" \
 	--key "$(key_uri rsa2048)" --cert "$PKI/tok-rsa2048.pem" --cacert "$PKI/ca.pem" \

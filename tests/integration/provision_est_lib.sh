@@ -31,13 +31,7 @@ start_est() {
 	start "$name" "$ESTD" --port 0 --seconds 600 --cert "$PKI/peer.pem" --key "$PKI/peer.key" \
 		--ca-cert "$PKI/ca.pem" --ca-key "$PKI/ca.key" --user alice \
 		--password-file "$D/est-password" "$@"
-	EST_PORT=
-	for i in $(seq 1 100); do
-		EST_PORT=$(awk '/^port/ {print $2}' "$D/$name.log" 2>/dev/null)
-		[ -n "$EST_PORT" ] && break
-		sleep 0.05
-	done
-	[ -n "$EST_PORT" ] || fail "est-server $name did not start"
+	EST_PORT=$(log_port "$name")
 	EST_URL=https://localhost:$EST_PORT
 }
 
