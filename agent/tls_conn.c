@@ -6,10 +6,12 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "mtls/err.h"
 #include "mtls/log.h"
@@ -118,6 +120,88 @@ static int client_setup(struct tls_conn *c)
 	return 0;
 }
 
+/* errno of a failed receive as wolfSSL's own callback maps it (wolfio.c,
+ * TranslateIoError), so wolfSSL sees the same codes as before. */
+static int rx_error(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	if (err == ECONNRESET)
+		return WOLFSSL_CBIO_ERR_CONN_RST;
+	if (err == EINTR)
+		return WOLFSSL_CBIO_ERR_ISR;
+	if (err == EPIPE || err == ECONNABORTED)
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	return WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+void tls_rx_free(struct tls_rx *rx)
+{
+	free(rx->data);
+	rx->data = NULL;
+	rx->off = rx->len = 0;
+}
+
+/* Buffered bytes to wolfSSL; the buffer goes once it is empty. */
+static int rx_take(struct tls_rx *rx, char *buf, int sz)
+{
+	size_t n = rx->len - rx->off;
+
+	if (n > (size_t)sz)
+		n = (size_t)sz;
+	memcpy(buf, rx->data + rx->off, n);
+	rx->off += n;
+	if (rx->off == rx->len)
+		tls_rx_free(rx);
+	return (int)n;
+}
+
+/* What wolfSSL asked for goes straight into its buffer, the surplus (one
+ * recvmsg, two pieces) into rx. The read-ahead buffer is allocated for
+ * each receive from the socket and kept only if surplus bytes came: a
+ * receive that finds the socket empty costs a malloc/free pair, which is
+ * far cheaper than the receive itself, and a connection that waits holds
+ * nothing. An end of stream or error after buffered bytes is seen by the
+ * receive that follows them: nothing is lost or reordered. */
+int tls_rx_recv(struct tls_rx *rx, int fd, char *buf, int sz)
+{
+	struct iovec iov[2];
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
+	ssize_t n;
+	int err;
+
+	if (sz <= 0)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	if (rx->off < rx->len)
+		return rx_take(rx, buf, sz);
+	iov[0] = (struct iovec){.iov_base = buf, .iov_len = (size_t)sz};
+	if ((rx->data = malloc(TLS_RX_CAP)) != NULL) { /* else: no read-ahead this time */
+		iov[1] = (struct iovec){.iov_base = rx->data, .iov_len = TLS_RX_CAP};
+		msg.msg_iovlen = 2;
+	}
+	n = recvmsg(fd, &msg, 0);
+	err = errno;
+	if (n > sz) {
+		rx->off = 0;
+		rx->len = (size_t)n - (size_t)sz;
+		return sz;
+	}
+	tls_rx_free(rx); /* nothing was read ahead */
+	if (n > 0)
+		return (int)n;
+	if (n == 0)
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	return rx_error(err);
+}
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+	struct tls_conn *c = ctx;
+
+	(void)ssl;
+	return tls_rx_recv(&c->rx, c->fd, buf, sz);
+}
+
 int tls_conn_new(struct tls_side *side, int fd, struct tls_conn **out)
 {
 	struct tls_conn *c;
@@ -132,6 +216,7 @@ int tls_conn_new(struct tls_side *side, int fd, struct tls_conn **out)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return mtls_err_set(MTLS_ERR_NOMEM, "tls_conn_new");
 	c->side = side;
+	c->fd = fd;
 	c->reason = STATS_R_OTHER;
 	c->ssl = new_ssl(side, &sess);
 	if (c->ssl != NULL && sess != NULL && wolfSSL_set_session(c->ssl, sess) != WOLFSSL_SUCCESS)
@@ -148,6 +233,8 @@ int tls_conn_new(struct tls_side *side, int fd, struct tls_conn **out)
 		goto fail;
 	}
 	wolfSSL_SetIOWriteFlags(c->ssl, MSG_NOSIGNAL); /* EPIPE, not SIGPIPE */
+	wolfSSL_SSLSetIORecv(c->ssl, io_recv);
+	wolfSSL_SetIOReadCtx(c->ssl, c);
 	wolfSSL_set_app_data(c->ssl, c);
 	/* The PK callbacks' context is per WOLFSSL (there is no CTX-level one
 	 * for RSA); the sign checks use the same. */
@@ -168,6 +255,7 @@ void tls_conn_free(struct tls_conn *c)
 	if (c == NULL)
 		return;
 	wolfSSL_free(c->ssl);
+	tls_rx_free(&c->rx);
 	free(c);
 }
 
@@ -240,6 +328,24 @@ static long io_error(struct tls_conn *c, const char *op, int err)
 	return mtls_err_set(MTLS_ERR_PROTOCOL, "TLS %s failed: %s (wolfSSL %d)", op, msg, err);
 }
 
+/* wolfSSL_read gives one record at most (16 KiB of plaintext). While
+ * more records are already in memory (read ahead, or decrypted and not yet
+ * taken), take them too: the caller then writes one larger block. No
+ * receive from the socket is made for them, and whatever stops the loop
+ * (an error, an end of stream) is seen again by the next call. */
+static long fill_more(struct tls_conn *c, uint8_t *buf, size_t n, size_t len)
+{
+	int m;
+
+	while (n < len && (c->rx.off < c->rx.len || wolfSSL_pending(c->ssl) > 0)) {
+		m = wolfSSL_read(c->ssl, buf + n, (int)(len - n));
+		if (m <= 0)
+			break;
+		n += (size_t)m;
+	}
+	return (long)n;
+}
+
 long tls_conn_read(struct tls_conn *c, void *buf, size_t len, int *want)
 {
 	int n, err;
@@ -252,7 +358,7 @@ long tls_conn_read(struct tls_conn *c, void *buf, size_t len, int *want)
 	n = wolfSSL_read(c->ssl, buf, (int)len);
 	keep_session(c); /* a TLS 1.3 ticket may just have arrived */
 	if (n > 0)
-		return n;
+		return fill_more(c, buf, (size_t)n, len);
 	err = wolfSSL_get_error(c->ssl, n);
 	if (would_block(err, want))
 		return MTLS_ERR_AGAIN;

@@ -85,9 +85,35 @@ struct tls_side {
 	struct tls_tickets tickets; /* server */
 };
 
+/* Read-ahead on a connection's socket (tls_conn.c). wolfSSL asks for
+ * exactly what it needs next (a record's 5-byte header, then its body), so
+ * reading that alone costs two recv calls a record. The receive callback
+ * asks the kernel for more and keeps the surplus here for wolfSSL's next
+ * reads. Memory is held only while surplus bytes wait: data is NULL
+ * whenever off == len, so an idle connection holds none. */
+#define TLS_RX_CAP (64u * 1024u) /* bytes read ahead at most; below malloc's mmap threshold */
+
+struct tls_rx {
+	uint8_t *data; /* NULL, or TLS_RX_CAP bytes (owned) holding len - off unread bytes */
+	size_t off, len;
+};
+
+/* The receive step behind wolfSSL's I/O callback, on its own for tests:
+ * up to sz bytes into buf, from rx first, else from the non-blocking
+ * socket fd (reading up to TLS_RX_CAP more into rx). Returns the bytes
+ * given (1..sz) or a WOLFSSL_CBIO_ERR_* code as wolfSSL's own callback
+ * would: WANT_READ (nothing buffered, the socket has nothing), CONN_CLOSE
+ * (end of stream, only once everything buffered was given), CONN_RST,
+ * ISR, GENERAL. */
+int tls_rx_recv(struct tls_rx *rx, int fd, char *buf, int sz);
+/* Drop what rx holds (the connection is going away). */
+void tls_rx_free(struct tls_rx *rx);
+
 struct tls_conn {
 	struct tls_side *side;
 	WOLFSSL *ssl;
+	int fd;
+	struct tls_rx rx; /* read-ahead, see above */
 	int done; /* handshake complete */
 	int session_saved; /* client: a session with a ticket was kept */
 	uint8_t ticket_at_done[32]; /* client, TLS 1.3: ticket hash when the handshake ended */
