@@ -16,10 +16,12 @@
 #include "mtls/err.h"
 #include "mtls/log.h"
 
-/* Outcome of one step: progress made, nothing possible now, or fatal. */
+/* Outcome of one step: progress made, nothing to do, the socket would
+ * block, or fatal. */
 enum step {
 	STEP_IDLE = 0,
 	STEP_MOVED,
+	STEP_BLOCKED,
 	STEP_FATAL,
 };
 
@@ -91,7 +93,9 @@ static enum step plain_read(struct engine *e, struct conn *c, const char **why)
 		c->plain_eof = 1;
 		return STEP_MOVED;
 	}
-	if (errno == EAGAIN || errno == EINTR)
+	if (errno == EAGAIN)
+		return STEP_BLOCKED;
+	if (errno == EINTR)
 		return STEP_IDLE;
 	*why = "plaintext side read error";
 	return STEP_FATAL;
@@ -116,7 +120,7 @@ static enum step tls_write(struct conn *c, const char **why)
 	}
 	if (n == MTLS_ERR_AGAIN) {
 		c->tls_want |= want;
-		return STEP_IDLE;
+		return STEP_BLOCKED;
 	}
 	*why = "TLS side write error";
 	return STEP_FATAL;
@@ -142,7 +146,7 @@ static enum step tls_read(struct engine *e, struct conn *c, const char **why)
 	}
 	if (n == MTLS_ERR_AGAIN) {
 		c->tls_want |= want;
-		return STEP_IDLE;
+		return STEP_BLOCKED;
 	}
 	*why = "TLS side read error";
 	return STEP_FATAL;
@@ -164,7 +168,9 @@ static enum step plain_write(struct conn *c, const char **why)
 			c->t2p.off = c->t2p.len = 0;
 		return STEP_MOVED;
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n < 0 && errno == EAGAIN)
+		return STEP_BLOCKED;
+	if (n < 0 && errno == EINTR)
 		return STEP_IDLE;
 	*why = "plaintext side write error";
 	return STEP_FATAL;
@@ -200,22 +206,43 @@ static void update_interest(struct engine *e, struct conn *c)
 	set_interest(e, c->tls_fd, &c->tls_ref, &c->tls_ev, te);
 }
 
+/* One pass over the four steps. A step whose socket would block is not
+ * tried again in this pump (its bit in *blocked): epoll is level-triggered,
+ * so bytes or room that come later bring the tunnel back, and a transfer in
+ * one direction does not pay a failing read() or recv() a record on the
+ * other. The TLS steps' wants (c->tls_want) stay as they blocked. */
+static enum step pump_once(struct engine *e, struct conn *c, unsigned *blocked, const char **why)
+{
+	enum step s[4];
+	int i, moved = 0;
+
+	s[0] = *blocked & 1u ? STEP_IDLE : plain_read(e, c, why);
+	s[1] = *blocked & 2u ? STEP_IDLE : tls_write(c, why);
+	s[2] = *blocked & 4u ? STEP_IDLE : tls_read(e, c, why);
+	s[3] = *blocked & 8u ? STEP_IDLE : plain_write(c, why);
+	for (i = 0; i < 4; i++) {
+		if (s[i] == STEP_FATAL)
+			return STEP_FATAL;
+		if (s[i] == STEP_BLOCKED)
+			*blocked |= 1u << i;
+		moved |= s[i] == STEP_MOVED;
+	}
+	return moved ? STEP_MOVED : STEP_IDLE;
+}
+
 /* Move what can be moved; bounded so one busy tunnel cannot starve the
  * others (it gets the next turn from epoll). */
 static void pump(struct engine *e, struct conn *c)
 {
 	const char *why = NULL;
-	enum step s[4];
-	int i, moved = 1;
+	unsigned blocked = 0;
+	enum step s;
+	int i, moved = 1, any = 0;
 
+	c->tls_want = 0;
 	for (i = 0; i < 64 && moved; i++) {
-		c->tls_want = 0;
-		s[0] = plain_read(e, c, &why);
-		s[1] = tls_write(c, &why);
-		s[2] = tls_read(e, c, &why);
-		s[3] = plain_write(c, &why);
-		if (s[0] == STEP_FATAL || s[1] == STEP_FATAL || s[2] == STEP_FATAL ||
-			s[3] == STEP_FATAL) {
+		s = pump_once(e, c, &blocked, &why);
+		if (s == STEP_FATAL) {
 			relay_close(e, c, why);
 			return;
 		}
@@ -223,10 +250,11 @@ static void pump(struct engine *e, struct conn *c)
 			relay_close(e, c, "out of memory for pending bytes");
 			return;
 		}
-		moved = s[0] || s[1] || s[2] || s[3];
+		moved = s == STEP_MOVED;
+		any |= moved;
 		half_close(c);
 	}
-	if (moved)
+	if (any) /* idle means no bytes moved: any step counts */
 		clock_gettime(CLOCK_MONOTONIC, &c->last);
 	if (c->plain_eof && c->tls_eof && c->p2t.len == 0 && c->t2p.len == 0) {
 		relay_close(e, c, "closed");
