@@ -109,8 +109,10 @@ renew_cmd() {
 pubkey_of() { openssl x509 -in "$1" -noout -pubkey; }
 fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
 # token_cert ID OUT: the certificate object with CKA_ID ID, as PEM.
+# On failure it shows pkcs11-tool's own words and what the token holds.
 token_cert() {
-	p11 --read-object --type cert --id "$1" -o "$2.der" >/dev/null 2>&1 ||
-		fail "no certificate with id $1 on the token"
+	p11 --read-object --type cert --id "$1" -o "$2.der" >"$D/token_cert.out" 2>&1 ||
+		fail "no certificate with id $1 on the token: $(cat "$D/token_cert.out");" \
+			"the token holds: $(p11 --list-objects 2>&1)"
 	openssl x509 -inform DER -in "$2.der" -out "$2"
 }
