@@ -487,6 +487,39 @@ int engine_new(struct cfg_agent *cfg, const char *reload_path, struct engine **o
 	return 0;
 }
 
+/* accept4 failed for want of descriptors or memory: the connection stays
+ * in the listen queue, and a level-triggered listener would wake the loop
+ * again at once, for ever. Take it out of the set until the next tick. */
+static void accept_pause(struct engine *e, struct tunnel *t, int err)
+{
+	struct epoll_event ev = {.events = 0, .data.ptr = &t->ref};
+
+	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, t->listen_fd, &ev) != 0)
+		return;
+	t->accept_paused = 1;
+	mtls_log(MTLS_LOG_WARNING,
+		"tunnel %s: cannot accept: %s; new connections wait in the listen queue for 1 s "
+		"(raise the descriptor limit, LimitNOFILE=, or lower max-connections)",
+		t->cfg->name, strerror(err));
+}
+
+/* The tick: listeners that rested take connections again. */
+static void accept_resume(struct engine *e)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	size_t i;
+
+	for (i = 0; i < e->ntunnels; i++) {
+		struct tunnel *t = e->tunnels[i];
+
+		if (!t->accept_paused || t->listen_fd < 0)
+			continue;
+		ev.data.ptr = &t->ref;
+		if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, t->listen_fd, &ev) == 0)
+			t->accept_paused = 0;
+	}
+}
+
 static void accept_on(struct engine *e, struct tunnel *t)
 {
 	enum stats_reason why;
@@ -494,8 +527,12 @@ static void accept_on(struct engine *e, struct tunnel *t)
 
 	for (i = 0; i < 64 && !e->stopping; i++) {
 		fd = accept4(t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				errno == ENOMEM)
+				accept_pause(e, t, errno);
 			return;
+		}
 		/* Small TLS records and echoes must not wait for Nagle (40 ms). */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		e->next_id++;
@@ -745,6 +782,7 @@ int engine_run(struct engine *e)
 		}
 		if (engine_ms_since(&tick) >= 1000) {
 			relay_check_idle(e);
+			accept_resume(e);
 			for (i = 0; i < (int)e->ntunnels; i++)
 				(void)tls_side_refresh_crl(e->tunnels[i]->cur->side);
 			relay_after_batch(e);

@@ -82,6 +82,7 @@ struct tunnel {
 	struct ep_ref ref;
 	size_t users; /* queued jobs, handshakes and established connections */
 	int listed;
+	int accept_paused; /* out of descriptors: the listener rests until the next tick */
 };
 
 /* Bytes read from one side and not yet written to the other. An idle

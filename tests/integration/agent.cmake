@@ -14,6 +14,8 @@ mtls_integration_test(NAME agent_slow_token_never_stalls_established_tunnels
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_slow_token.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_handshake_waiting_for_its_peer_holds_no_worker
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_slow_peer.sh TIMEOUT 120)
+mtls_integration_test(NAME agent_out_of_descriptors_rests_its_listener
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_fd_limit.sh TIMEOUT 120)
 mtls_integration_test(NAME agent_survives_token_removal_and_recovers
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/agent_removal.sh TIMEOUT 180)
 mtls_integration_test(NAME agent_holds_1000_idle_tunnels_and_prints_rss_per_tunnel
