@@ -688,6 +688,7 @@ static void on_signal(struct engine *e)
 			sd_stopping(status);
 		}
 		e->stopping = 1;
+		stats_set_draining();
 		stop_listening(e);
 	}
 }

@@ -91,8 +91,8 @@ static void answer(struct metrics *m, struct client *c, const struct http_reques
 	}
 	if (status == 200) { /* /healthz */
 		health_get(m->health, &hs);
-		status = metrics_health(m->health != NULL ? &hs : NULL, stats_loop_age_ms(), line,
-			sizeof(line) - 1);
+		status = metrics_health(m->health != NULL ? &hs : NULL, stats_loop_age_ms(),
+			stats_draining(), line, sizeof(line) - 1);
 	} else {
 		snprintf(line, sizeof(line) - 1, "%s", http_status_text(status));
 	}

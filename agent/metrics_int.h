@@ -68,8 +68,9 @@ void metrics_histogram(
 void metrics_render(struct mbuf *out, const struct health_status *hs);
 
 /* /healthz: 200 and "ok", or 503 and the reasons, in line (one line, no
- * newline). loop_age_ms: stats_loop_age_ms(). */
+ * newline). loop_age_ms: stats_loop_age_ms(); draining: stats_draining(). */
 #define METRICS_LOOP_STALE_MS 5000
-int metrics_health(const struct health_status *hs, long long loop_age_ms, char *line, size_t len);
+int metrics_health(const struct health_status *hs, long long loop_age_ms, int draining, char *line,
+	size_t len);
 
 #endif

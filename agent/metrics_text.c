@@ -308,9 +308,10 @@ void metrics_render(struct mbuf *out, const struct health_status *hs)
 	if (hs != NULL)
 		token_families(out, hs);
 	family(out, "mtls_handshake_queue_length", "gauge",
-		"Accepted connections waiting for a handshake worker.");
+		"Accepted connections waiting for a handshake to start.");
 	mbuf_printf(out, "mtls_handshake_queue_length %zu\n", stats_queue_waiting());
-	family(out, "mtls_handshakes_in_progress", "gauge", "Handshakes the workers are running.");
+	family(out, "mtls_handshakes_in_progress", "gauge",
+		"Handshakes started and not yet done (in a worker, or waiting for the peer).");
 	mbuf_printf(out, "mtls_handshakes_in_progress %zu\n", stats_queue_in_progress());
 	family(out, "mtls_event_loop_heartbeat_age_seconds", "gauge",
 		"Seconds since the event loop last turned (it turns at least once a second).");
@@ -318,11 +319,15 @@ void metrics_render(struct mbuf *out, const struct health_status *hs)
 		mbuf_printf(out, "mtls_event_loop_heartbeat_age_seconds %.3f\n", (double)age / 1e3);
 }
 
-int metrics_health(const struct health_status *hs, long long loop_age_ms, char *line, size_t len)
+int metrics_health(
+	const struct health_status *hs, long long loop_age_ms, int draining, char *line, size_t len)
 {
 	const char *token = hs == NULL ? "no token health" : hs->ok ? NULL : hs->summary;
 
-	if (loop_age_ms < 0)
+	/* A load balancer should send no new connections to a draining agent. */
+	if (draining)
+		snprintf(line, len, "draining: no new connections");
+	else if (loop_age_ms < 0)
 		snprintf(line, len, "%s%sevent loop not running", token ? token : "",
 			token ? "; " : "");
 	else if (loop_age_ms > METRICS_LOOP_STALE_MS)

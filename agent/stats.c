@@ -14,6 +14,7 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stats_token token;
 static atomic_size_t queue_waiting, queue_in_progress;
 static atomic_llong loop_beat_ms;
+static atomic_int draining;
 
 /* 1 ms to 5 s: a software token signs in well under a millisecond, a
  * smartcard in 70 ms to 1 s, a busy TPM in seconds. */
@@ -186,6 +187,16 @@ long long stats_now_ms(void)
 void stats_loop_beat(void)
 {
 	atomic_store_explicit(&loop_beat_ms, stats_now_ms(), memory_order_relaxed);
+}
+
+void stats_set_draining(void)
+{
+	atomic_store_explicit(&draining, 1, memory_order_relaxed);
+}
+
+int stats_draining(void)
+{
+	return atomic_load_explicit(&draining, memory_order_relaxed);
 }
 
 long long stats_loop_age_ms(void)

@@ -109,6 +109,9 @@ size_t stats_queue_in_progress(void);
  * reads its age: monotonic milliseconds, -1 before the first beat. */
 void stats_loop_beat(void);
 long long stats_loop_age_ms(void);
+/* SIGTERM: the agent drains (health says 503 from then on). */
+void stats_set_draining(void);
+int stats_draining(void);
 long long stats_now_ms(void); /* CLOCK_MONOTONIC in ms */
 
 #endif

@@ -3,9 +3,9 @@
 #  1. max-connections 3 on the client tunnel: three held tunnels echo, a
 #     fourth connection is refused with "connection limit of 3 reached" and
 #     the held ones keep echoing; once they close, new connections work.
-#  2. SIGTERM: the listener closes at once (new connections refused), the
-#     established tunnel finishes its round trips, the agent exits 0 when
-#     it closes.
+#  2. SIGTERM: the listener closes at once (new connections refused, and
+#     /healthz answers 503 "draining"), the established tunnel finishes its
+#     round trips, the agent exits 0 when it closes.
 #  3. drain-timeout 1s: a tunnel that stays open longer is cut about 1 s
 #     after SIGTERM and the agent exits.
 set -eu
@@ -13,7 +13,8 @@ set -eu
 make_pki
 start_echo
 server_agent "$(key_uri ec256)" "$PKI/tok-ec256.pem" --allow-cn tok-rsa2048
-client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem" --max-connections 3 --log-level info
+client_agent "$(key_uri rsa2048)" "$PKI/tok-rsa2048.pem" --max-connections 3 --log-level info \
+	--metrics-listen "unix:$D/client-metrics.sock"
 
 # 1. The limit.
 start hold "$BIN/mtls-load" --addr "127.0.0.1:$CP" --hold 3 --seconds 4
@@ -37,6 +38,11 @@ start rtt "$BIN/mtls-load" --addr "127.0.0.1:$CP" --rtt 60 --interval-ms 50
 sleep 1
 kill -TERM "$PID_client"
 wait_log client 'SIGTERM: no new connections; draining 1 tunnels'
+# Health turns 503 at once: a load balancer stops sending new connections.
+code=$(curl -sS --max-time 5 -o "$D/health.txt" -w '%{http_code}' \
+	--unix-socket "$D/client-metrics.sock" http://localhost/healthz) || fail "no /healthz during the drain"
+[ "$code $(cat "$D/health.txt")" = "503 draining: no new connections" ] ||
+	fail "/healthz during the drain: $code $(cat "$D/health.txt")"
 for i in $(seq 1 20); do port_listening "$CP" || break; sleep 0.05; done
 port_listening "$CP" && fail "the client agent still listens during the drain"
 if "$BIN/mtls-load" --addr "127.0.0.1:$CP" --rtt 1 >/dev/null 2>&1; then

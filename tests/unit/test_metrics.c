@@ -471,19 +471,22 @@ static void healthz_is_ok_only_with_the_token_ok_and_the_loop_turning(void **sta
 	memset(&hs, 0, sizeof(hs));
 	hs.ok = 1;
 	snprintf(hs.summary, sizeof(hs.summary), "token ok");
-	assert_int_equal(metrics_health(&hs, 200, line, sizeof(line)), 200);
+	assert_int_equal(metrics_health(&hs, 200, 0, line, sizeof(line)), 200);
 	assert_string_equal(line, "ok");
-	assert_int_equal(metrics_health(&hs, 6000, line, sizeof(line)), 503);
+	assert_int_equal(metrics_health(&hs, 6000, 0, line, sizeof(line)), 503);
 	assert_string_equal(line, "event loop stalled for 6000 ms");
-	assert_int_equal(metrics_health(&hs, -1, line, sizeof(line)), 503);
+	assert_int_equal(metrics_health(&hs, -1, 0, line, sizeof(line)), 503);
 	assert_string_equal(line, "event loop not running");
 	hs.ok = 0;
 	snprintf(hs.summary, sizeof(hs.summary), "token not present (key 0)");
-	assert_int_equal(metrics_health(&hs, 200, line, sizeof(line)), 503);
+	assert_int_equal(metrics_health(&hs, 200, 0, line, sizeof(line)), 503);
 	assert_string_equal(line, "token not present (key 0)");
-	assert_int_equal(metrics_health(&hs, 9000, line, sizeof(line)), 503);
+	assert_int_equal(metrics_health(&hs, 9000, 0, line, sizeof(line)), 503);
 	assert_string_equal(line, "token not present (key 0); event loop stalled for 9000 ms");
-	assert_int_equal(metrics_health(NULL, 200, line, sizeof(line)), 503);
+	assert_int_equal(metrics_health(NULL, 200, 0, line, sizeof(line)), 503);
+	hs.ok = 1;
+	assert_int_equal(metrics_health(&hs, 200, 1, line, sizeof(line)), 503);
+	assert_string_equal(line, "draining: no new connections");
 }
 
 /* ---- token health, with a played token ---- */
