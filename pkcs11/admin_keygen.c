@@ -284,6 +284,24 @@ static int check_readback(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_H
 	return 0;
 }
 
+/* A TLS key signs and does nothing else, but tokens default the other uses
+ * (SoftHSM2: decrypt and unwrap on). Turned off after generation, not in
+ * the template: tpm2-pkcs11 refuses the whole key for a template without
+ * decrypt ("attr mismatch"), and a token that cannot change them (its key
+ * attributes are fixed) keeps a key that works all the same. */
+static void sign_only(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv)
+{
+	static const CK_ATTRIBUTE_TYPE uses[] = {CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE};
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE a;
+	size_t i;
+
+	for (i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+		a = (CK_ATTRIBUTE){uses[i], &no, sizeof(no)};
+		(void)fl->C_SetAttributeValue(s, priv, &a, 1);
+	}
+}
+
 /* Destroy what was made after a failed check; rc's detail is kept and a
  * failure to destroy is added to it. */
 static int undo(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
@@ -324,6 +342,7 @@ static int generate(
 	rc = check_readback(tok->fl, s, priv);
 	if (rc != 0)
 		return undo(tok->fl, s, pub, priv, rc, nm);
+	sign_only(tok->fl, s, priv);
 	return 0;
 }
 

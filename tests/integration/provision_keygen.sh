@@ -18,12 +18,16 @@ READ=$BIN/p11-read-secret
 T=$MTLS_TEST_TOKEN
 
 # access_ok ID: the one private key with ID is sensitive, always sensitive and
-# never extractable, not extractable, and can sign (pkcs11-tool's listing).
+# never extractable, not extractable, and can sign and nothing else: no
+# decrypt, unwrap or derive (pkcs11-tool's listing).
 access_ok() {
 	listed privkey "$1" >"$D/priv-$1.txt"
 	awk '
 		/^Private Key Object/ { n++ }
-		/^[ \t]+Usage:/ { if ($0 ~ /[ ,]sign(,|$)/) sign = 1 }
+		/^[ \t]+Usage:/ {
+			if ($0 ~ /[ ,]sign(,|$)/) sign = 1
+			if ($0 ~ /decrypt|unwrap|derive/) other = $0
+		}
 		/^[ \t]+Access:/ {
 			line = $0
 			sub(/^[ \t]+Access:[ \t]*/, "", line)
@@ -36,6 +40,8 @@ access_ok() {
 		END {
 			if (n != 1) { print "expected one private key, found " n; exit 1 }
 			if (!sign) { print "no sign usage"; exit 1 }
+			if (other != "") { print "uses besides signing:" other; exit 1 }
+			if (other != "") { print "uses besides signing:" other; exit 1 }
 			if (!a["sensitive"] || !a["always sensitive"] || !a["never extractable"]) {
 				print "not sensitive/always sensitive/never extractable"; exit 1
 			}
