@@ -296,6 +296,8 @@ static void sign_only(CK_FUNCTION_LIST *fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
 	CK_ATTRIBUTE a;
 	size_t i;
 
+	if (fl->C_SetAttributeValue == NULL)
+		return;
 	for (i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
 		a = (CK_ATTRIBUTE){uses[i], &no, sizeof(no)};
 		(void)fl->C_SetAttributeValue(s, priv, &a, 1);

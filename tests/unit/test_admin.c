@@ -37,6 +37,9 @@ static struct {
 	uint8_t id[64];
 	size_t idlen;
 	char label[64];
+	/* C_SetAttributeValue on the new private key: uses turned off */
+	CK_ATTRIBUTE_TYPE set_false[4];
+	size_t nset;
 } G;
 
 static CK_FUNCTION_LIST fl;
@@ -114,6 +117,17 @@ static CK_RV gen_pair(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_ATTRIBUTE *pub, C
 	return CKR_OK;
 }
 
+static CK_RV set_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	(void)s;
+	if (h != fake_handle(G.priv_obj) || n != 1 || t->ulValueLen != 1 ||
+		*(CK_BBOOL *)t->pValue != CK_FALSE || G.nset == 4)
+		return CKR_ARGUMENTS_BAD;
+	G.set_false[G.nset++] = t->type;
+	/* like a TPM, whose key's uses are fixed: refused, and keygen goes on */
+	return t->type == CKA_DERIVE ? CKR_ATTRIBUTE_READ_ONLY : CKR_OK;
+}
+
 static CK_RV destroy(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h)
 {
 	(void)s;
@@ -142,6 +156,7 @@ static int setup(void **state)
 	fl = *fake_function_list();
 	fl.C_GenerateKeyPair = gen_pair;
 	fl.C_DestroyObject = destroy;
+	fl.C_SetAttributeValue = set_attr;
 	module_set_fake(FAKE_MODULE, &fl);
 	memset(&G, 0, sizeof(G));
 	G.sensitive = G.always_sensitive = G.never_extractable = CK_TRUE;
@@ -201,6 +216,11 @@ static void ec_key_made_with_explicit_attributes(void **state)
 	assert_int_equal(G.id[0], 0x42);
 	assert_string_equal(G.label, "new");
 	assert_int_equal(G.destroyed, 0);
+	/* then: signs and nothing else (one refusal does not fail keygen) */
+	assert_int_equal(G.nset, 3);
+	assert_int_equal(G.set_false[0], CKA_DECRYPT);
+	assert_int_equal(G.set_false[1], CKA_UNWRAP);
+	assert_int_equal(G.set_false[2], CKA_DERIVE);
 	assert_non_null(uri);
 	assert_non_null(strstr(uri, "token=fake"));
 	assert_non_null(strstr(uri, "id=%42"));

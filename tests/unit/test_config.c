@@ -1130,15 +1130,17 @@ static char *read_doc(const char *name)
 	return text;
 }
 
-/* The example, with its /etc/mtls/ files in the test directory, loads. */
+/* The example, with its /etc/mtls-agent/ files in the test directory, loads. */
 static void test_example_config_loads(void **state)
 {
+	static const char etc_dir[] = "/etc/mtls-agent/";
+	const size_t n = sizeof(etc_dir) - 1;
 	char *text = read_doc("mtls-agent.conf.example"), *p;
 	struct cfg_agent *cfg;
 	size_t i;
 
-	while ((p = strstr(text, "/etc/mtls/")) != NULL) {
-		memmove(p + 3, p + 10, strlen(p + 10) + 1);
+	while ((p = strstr(text, etc_dir)) != NULL) {
+		memmove(p + 3, p + n, strlen(p + n) + 1);
 		memcpy(p, "@D/", 3);
 	}
 	cfg = load_ok(text);
