@@ -16,7 +16,7 @@
 #include "stats.h"
 #include "tls.h"
 
-#define RELAY_BUF 16384
+#define RELAY_BUF 65536
 
 enum ep_kind {
 	EP_LISTENER = 1,
