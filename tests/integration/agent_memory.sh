@@ -33,8 +33,10 @@ awk -v n="$n" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" 'BEGIN {
 	printf "RSS per idle tunnel with %d tunnels: client agent %.1f KiB (%d -> %d KiB), ", n, (c1 - c0) / n, c0, c1
 	printf "server agent %.1f KiB (%d -> %d KiB)\n", (s1 - s0) / n, s0, s1 }'
 # A guard, not the benchmark's target (tests/bench): an idle tunnel holds no
-# relay buffer, so each agent stays well under 110 KiB per tunnel.
+# relay or read-ahead buffer, no decoded peer certificate after resumption
+# and no handshake arrays, so each agent stays under 64 KiB per tunnel
+# (about 49 with Debian's wolfSSL; 78 with the decoded certificate).
 awk -v n="$n" -v c0="$c0" -v c1="$c1" -v s0="$s0" -v s1="$s1" \
-	'BEGIN { exit !((c1 - c0) / n < 110 && (s1 - s0) / n < 110) }' ||
-	fail "an agent holds 110 KiB or more per idle tunnel"
+	'BEGIN { exit !((c1 - c0) / n < 64 && (s1 - s0) / n < 64) }' ||
+	fail "an agent holds 64 KiB or more per idle tunnel"
 echo "ok: $n idle tunnels held and echoing after idling"
