@@ -680,6 +680,15 @@ int tls_handshake_error(struct tls_conn *c, int werr)
 	c->reason = STATS_R_OTHER;
 	if (c->verify_err != 0)
 		return fail_verify(c);
+	/* More certificates than MAX_CHAIN_DEPTH (5 in the fast build, 9 in
+	 * Debian's): wolfSSL stops reading them before any verification
+	 * callback, says why only in the verify result and fails the
+	 * handshake as "Handshake message too large" (measured). */
+	if (wolfSSL_get_verify_result(c->ssl) == X509_V_ERR_CERT_CHAIN_TOO_LONG)
+		return mtls_err_set(MTLS_ERR_PROTOCOL,
+			"certificate chain too long: the peer sent more certificates than this "
+			"wolfSSL accepts (MAX_CHAIN_DEPTH; wolfSSL %d)",
+			werr);
 	if ((v = verify_lookup(werr)) != NULL) {
 		c->reason = v->reason;
 		return mtls_err_set(MTLS_ERR_PROTOCOL, "%s", v->text);

@@ -3,7 +3,8 @@
 #
 # Verifies a build tree configured with -DMTLS_WOLFSSL_FAST=ON:
 #   1. every program in BUILD_DIR/bin that links libwolfssl loads it from the private prefix;
-#   2. the prefix's options.h has AES-NI, Intel assembly and SP x86-64 assembly;
+#   2. the prefix's options.h has AES-NI, Intel assembly and SP x86-64 assembly, and the
+#      size flags (MAX_CHAIN_DEPTH 5, no WOLFSSL_ALT_CERT_CHAINS);
 #   3. AES-128-GCM really runs faster there: one line each, MB/s, fast and system library.
 # Exit status: 0 all checks passed, 1 a check failed (the message says which), 2 usage.
 # Environment: BENCH_SECONDS (per library, default 1), CC (default cc).
@@ -58,6 +59,10 @@ check_defines() {
 		grep -q "^#define $d\\b" "$h" || fail "$h does not define $d"
 	done
 	ok "$h defines $FAST_DEFINES"
+	# The size flags (wolfssl-fast.sh SIZE_CFLAGS): 10.8 KB sessions instead of 37.5 KB.
+	grep -q '^#define MAX_CHAIN_DEPTH 5$' "$h" || fail "$h does not set MAX_CHAIN_DEPTH 5"
+	! grep -q '^#define WOLFSSL_ALT_CERT_CHAINS' "$h" || fail "$h defines WOLFSSL_ALT_CERT_CHAINS"
+	ok "$h: MAX_CHAIN_DEPTH 5, no WOLFSSL_ALT_CERT_CHAINS"
 }
 
 # Builds the benchmark against one libwolfssl (pkg-config flags) and runs it.

@@ -8,6 +8,7 @@
 # Debian builds libwolfssl with --enable-distro --enable-pkcs11 only: no AES-NI and no
 # assembly, so AES-GCM runs ~28x slower than OpenSSL here. Same source, same patches, same
 # features, plus the speed flags: benchmarks then measure the agent, not the distro's flags.
+# Two size flags shrink what every connection holds (README-wolfssl-fast.md, "Memory").
 #
 # The system's apt configuration is left alone: the source index lives in a private
 # sources.list and private lists/cache directories under PREFIX.work.
@@ -21,8 +22,17 @@
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
-readonly RECIPE=1 # bump when the build steps change in a way that alters the library
+readonly RECIPE=2 # bump when the build steps change in a way that alters the library
 readonly SPEED_FLAGS="--enable-aesni --enable-intelasm --enable-sp --enable-sp-asm"
+# Per-connection memory (measured with 1000 idle tunnels): every WOLFSSL holds a session
+# with two static peer chains of MAX_CHAIN_DEPTH x 2 KiB each, 37.5 KB with Debian's flags.
+# MAX_CHAIN_DEPTH 5: a peer may send at most 5 certificates of 10 KB in all (leaf and up
+# to 4 CAs: root + 3 intermediates + leaf; tests/integration/agent_chain_depth.sh), -8.2 KB.
+# No WOLFSSL_ALT_CERT_CHAINS (which --enable-distro turns on through configure.ac's
+# AM_CFLAGS, hence -U in CFLAGS, which come after them): its second chain goes, -10.3 KB,
+# and a CA certificate the peer sends must chain to our CA file, as OpenSSL (stunnel)
+# requires by default.
+readonly SIZE_CFLAGS="-DMAX_CHAIN_DEPTH=5 -UWOLFSSL_ALT_CERT_CHAINS"
 # What the agent needs (cmake/CheckWolfSSL.cmake and the code) and what the speed flags give.
 readonly NEED_DEFINES="HAVE_PK_CALLBACKS WOLFSSL_TLS13 HAVE_SESSION_TICKET WOLFSSL_CERT_REQ
 WOLFSSL_CERT_GEN WOLFSSL_CERT_EXT WOLF_CRYPTO_CB HAVE_ECC HAVE_PKCS11 HAVE_CRL OPENSSL_ALL
@@ -83,7 +93,8 @@ is_installed() {
 		[ -f "$PREFIX/include/wolfssl/options.h" ] &&
 		compgen -G "$PREFIX/lib/libwolfssl.so.*" >/dev/null &&
 		[ "$(stamp_value recipe)" = "$RECIPE" ] &&
-		[ "$(stamp_value speed_flags)" = "$SPEED_FLAGS" ]
+		[ "$(stamp_value speed_flags)" = "$SPEED_FLAGS" ] &&
+		[ "$(stamp_value size_cflags)" = "$SIZE_CFLAGS" ]
 }
 
 # PREFIX is wiped before an install: only ever wipe a prefix this script made.
@@ -196,13 +207,13 @@ debian_flags() {
 build_source() {
 	local log=$WORK/build.log cflags cppflags ldflags
 	# Debian builds with dpkg-buildflags and hardening=+all (debian/rules).
-	cflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS)
+	cflags="$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS) $SIZE_CFLAGS"
 	cppflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CPPFLAGS)
 	ldflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get LDFLAGS)
 	: >"$log"
 	say "autoreconf (the source package ships no configure script)"
 	(cd "$SRC" && autoreconf -f -i) >>"$log" 2>&1 || die "autoreconf failed (log: $log)"
-	say "configure $CONFIGURE_FLAGS"
+	say "configure $CONFIGURE_FLAGS (CFLAGS += $SIZE_CFLAGS)"
 	# shellcheck disable=SC2086 # the flag lists are split on purpose
 	(cd "$SRC" && ./configure --prefix="$PREFIX" --libdir="$PREFIX/lib" \
 		CFLAGS="$cflags" CPPFLAGS="$cppflags" LDFLAGS="$ldflags" $CONFIGURE_FLAGS) \
@@ -215,6 +226,26 @@ build_source() {
 	(cd "$SRC" && timeout 900 ./wolfcrypt/test/testwolfcrypt) >>"$log" 2>&1 ||
 		die "the wolfCrypt self-test failed on this CPU: the assembly build is not usable here" \
 			"log: $log; build without MTLS_WOLFSSL_FAST"
+}
+
+# options.h lists -D flags only, AM_CFLAGS after CFLAGS: it would say the -U'd define is
+# on. Make it say what the library was compiled with, and check the library agrees (it
+# exports wolfSSL_is_peer_alt_cert_chain only with WOLFSSL_ALT_CERT_CHAINS).
+check_size_flags() {
+	local h f
+	for h in "$PREFIX/include/wolfssl/options.h" "$PREFIX/include/cyassl/options.h"; do
+		sed -i '/^#define WOLFSSL_ALT_CERT_CHAINS$/d' "$h"
+	done
+	h=$PREFIX/include/wolfssl/options.h
+	grep -q '^#define MAX_CHAIN_DEPTH 5$' "$h" ||
+		die "$h lacks MAX_CHAIN_DEPTH 5: CFLAGS did not reach configure (log: $WORK/build.log)"
+	for f in "$PREFIX"/lib/libwolfssl.so.*; do
+		[ -L "$f" ] && continue
+		if nm -D "$f" | grep -qw wolfSSL_is_peer_alt_cert_chain; then
+			die "$f was built with WOLFSSL_ALT_CERT_CHAINS despite -U in CFLAGS" \
+				"see the compile lines in $WORK/build.log"
+		fi
+	done
 }
 
 install_build() {
@@ -233,10 +264,12 @@ install_build() {
 			die "the build lacks $d ($PREFIX/include/wolfssl/options.h)" \
 				"the configure flags no longer give what mtls-agent needs; see $WORK/build.log"
 	done
+	check_size_flags
 	{
 		echo "recipe=$RECIPE"
 		echo "version=$VERSION"
 		echo "speed_flags=$SPEED_FLAGS"
+		echo "size_cflags=$SIZE_CFLAGS"
 		echo "configure=$CONFIGURE_FLAGS"
 		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ) in ${SECONDS}s"
 	} >"$STAMP.tmp"
