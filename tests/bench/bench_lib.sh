@@ -372,11 +372,12 @@ ours_metrics() {
 	note "  $1 $2 $3: client agent metrics over its life: $full full, $res resumed handshakes"
 }
 
-# Two transfers; the better one counts (noise from other work on the
-# machine only ever slows a transfer down). Both are kept in the JSON.
+# Three transfers; the best one counts (noise from other work on the
+# machine only ever slows a transfer down, and on this kind of VM one
+# transfer in three may run at half speed). All are kept in the JSON.
 measure_bulk() {
-	local out i v best=0
-	for i in 1 2; do
+	local out i v best=0 runs=
+	for i in 1 2 3; do
 		out=$("$TB/mtls-bench" bulk --addr "127.0.0.1:$CP_BULK" --mib "$BULK_MIB" --seconds 600 2>&1) || {
 			warn "$TAG: bulk transfer failed: $out"
 			FAILED="$FAILED $TAG-bulk"
@@ -384,10 +385,11 @@ measure_bulk() {
 		}
 		v=$(kv "$out" MBps)
 		R[$2,bulk_MBps_run$i,$1]=$v
+		runs="$runs${runs:+, }$v"
 		best=$(awk -v a="$best" -v b="$v" 'BEGIN { print (b > a ? b : a) }')
 	done
 	R[$2,bulk_MBps,$1]=$best
-	note "  $1 $2 bulk: $best MB/s (better of ${R[$2,bulk_MBps_run1,$1]} and ${R[$2,bulk_MBps_run2,$1]}; $BULK_MIB MiB each, the sink got every byte)"
+	note "  $1 $2 bulk: $best MB/s (best of $runs; $BULK_MIB MiB each, the sink got every byte)"
 }
 
 rss_of() {
@@ -477,16 +479,16 @@ probe_suite() {
 # ours/stunnel of that build), zero (no resumption in any TLS stack),
 # limit:P (our agent reaches P% of the token's limit) or - (none).
 report_rows() {
-	echo "full_hs_per_s|full handshakes/s ($CONNS in flight)|ge:1.5:sys"
+	echo "full_hs_per_s|full handshakes/s ($CONNS in flight)|ge:1.5:fast"
 	echo "full_resumed_share|  share resumed in that run|zero"
 	echo "full_cpu_ms_per_hs|CPU ms per full handshake|-"
-	echo "resumed_hs_per_s|resumed handshakes/s ($CONNS in flight)|ge:2:sys"
+	echo "resumed_hs_per_s|resumed handshakes/s ($CONNS in flight)|ge:2:fast"
 	echo "resumed_resumed_share|  share resumed in that run|-"
 	echo "bulk_MBps|bulk MB/s ($BULK_MIB MiB, 1 connection)|ge:1.5:fast"
-	echo "rss_kib_per_idle_tunnel|RSS KiB per idle tunnel ($IDLE_TUNNELS held)|le:0.5:sys"
+	echo "rss_kib_per_idle_tunnel|RSS KiB per idle tunnel ($IDLE_TUNNELS held)|le:0.5:fast"
 	echo "rss_kib_at_rest|  RSS KiB of the whole stack before (warmed up)|-"
 	echo "added_rtt_p50_us|added RTT p50, us|-"
-	echo "added_rtt_p99_us|added RTT p99, us|le:1.0:sys"
+	echo "added_rtt_p99_us|added RTT p99, us|le:1.0:fast"
 	local l
 	for l in $SLOW_LATENCIES; do
 		echo "slow${l}_hs_per_s|$l ms token: full hs/s ($SLOW_CONNS in flight)|$([ "$l" = 200 ] && echo limit:90 || echo -)"
@@ -534,6 +536,11 @@ verdict() {
 	ge | le)
 		other=fast
 		[ "$b" = fast ] && other=sys
+		# Without that build (--skip-fast), the other one is judged.
+		if [ -z "$(r "$key" "$fig" "ours_$b")" ]; then
+			b=$other
+			other=none
+		fi
 		v="$(judge "$op" "$th" "$(ratio "$key" "$fig" "$b")") ($b)"
 		[ -n "$(r "$key" "$fig" "ours_$other")" ] &&
 			v="$v; $(judge "$op" "$th" "$(ratio "$key" "$fig" "$other")") ($other)"
