@@ -636,7 +636,7 @@ json_str() {
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo unknown; }
 
 collect_versions() {
-	local stamp prefix
+	local stamp prefix size
 	V_CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	V_CORES=$(nproc)
 	V_MEM_MIB=$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)
@@ -652,6 +652,8 @@ collect_versions() {
 		stamp=${prefix:-$FAST_DIR/wolfssl-fast}/.wolfssl-fast.stamp
 		V_WOLFSSL_FAST=$(sed -n 's/^version=//p' "$stamp" 2>/dev/null)
 		V_WOLFSSL_FAST_FLAGS=$(sed -n 's/^speed_flags=//p' "$stamp" 2>/dev/null)
+		size=$(sed -n 's/^size_cflags=//p' "$stamp" 2>/dev/null)
+		V_WOLFSSL_FAST_FLAGS="$V_WOLFSSL_FAST_FLAGS${size:+, CFLAGS $size}"
 		V_WOLFSSL_FAST_CONFIGURE=$(sed -n 's/^configure=//p' "$stamp" 2>/dev/null)
 	fi
 	V_OPENSSL="$(openssl version 2>/dev/null | awk '{ print $2 }') (openssl $(pkgver openssl))"
