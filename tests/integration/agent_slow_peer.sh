@@ -8,9 +8,12 @@
 # connection (no resumption). Then 3 clients that send nothing are cut
 # together at the 3 s handshake timeout (a blocking worker would take them
 # one after the other: 9 s), logged and counted as handshake_timeout.
-# Last, a client agent whose target never answers (a listener with a full
+# Then a client agent whose target never answers (a listener with a full
 # accept queue: the kernel drops the SYNs) and one worker: 3 connections
 # are cut together at the 2 s connect timeout, not one after the other.
+# Last, SIGTERM to that agent while connections to the dead target and
+# silent clients are in flight: it exits 0 at once, and under the
+# sanitizers without a leak (agent_lib.sh fails on any report).
 set -eu
 . "$(dirname "$0")/agent_lib.sh"
 signs() { grep -c ' C_Sign ' "$D/$1-calls.log" 2>/dev/null || true; }
@@ -75,4 +78,20 @@ echo "3 clients of a target that never answers cut after $CUT ms"
 [ "$CUT" -ge 1900 ] || fail "cut after $CUT ms, before the 2 s connect timeout"
 [ "$CUT" -lt 3500 ] || fail "cut after $CUT ms: the connect timeout came late or one by one"
 wait_log dead "connect to 127.0.0.1:$STALL_PORT: no answer within 2000 ms"
+
+fds=()
+for i in 1 2 3 4 5 6; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$DP" || fail "cannot connect to port $DP"
+	fds+=("$fd")
+done
+sleep 0.3
+t0=$(date +%s%N)
+kill -TERM "$PID_dead"
+st=0
+wait "$PID_dead" || st=$?
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+for fd in "${fds[@]}"; do exec {fd}<&-; done
+[ "$st" = 0 ] || fail "the agent exited with $st when stopped with 6 connections in flight"
+[ "$stop_ms" -lt 2000 ] || fail "stopping with connections in flight took $stop_ms ms"
+echo "stopped with 6 connections in flight in $stop_ms ms, exit 0"
 echo "ok: a handshake waiting for its peer holds no worker ($ms ms for 8); 3 silent clients cut together at the handshake timeout ($cut ms); 3 connections to a dead target cut together at the connect timeout ($CUT ms)"
