@@ -94,15 +94,7 @@ wait_ports() {
 }
 
 # port_from_log NAME: the "port N" line a tool prints on start (5 s at most).
-port_from_log() {
-	local i p
-	for i in $(seq 1 100); do
-		p=$(awk '/^port / { print $2; exit }' "$W/$1.log" 2>/dev/null)
-		[ -n "$p" ] && { echo "$p"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
+port_from_log() { port_in_log "$W/$1.log"; }
 
 # ---- backends ----
 

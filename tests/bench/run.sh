@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/bench_lib.sh"
 . "$top/tests/lib/stunnel.sh"
+. "$top/tests/lib/portlog.sh"
 
 usage() {
 	sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//' >&2

@@ -5,6 +5,7 @@
 set -eu
 BIN=$MTLS_BUILD_DIR/bin
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+. "$LIB/portlog.sh"
 D=$MTLS_TEST_DIR
 PIDS=()
 
@@ -84,19 +85,13 @@ wait_log() {
 
 key_uri() { echo "pkcs11:token=$MTLS_TEST_TOKEN;object=$1;type=private?module-path=${2:-$MTLS_TEST_MODULE}"; }
 
-# An echo backend on a free port: sets ECHO_PORT.
 # log_port NAME: the port a process started as NAME printed ("port N" in
 # $D/NAME.log), waiting up to 5 s for it.
 log_port() {
-	local i p
-	for i in $(seq 1 100); do
-		p=$(awk '/^port/ {print $2}' "$D/$1.log" 2>/dev/null)
-		[ -n "$p" ] && { echo "$p"; return 0; }
-		sleep 0.05
-	done
-	fail "$1 did not start (no port in $D/$1.log)"
+	port_in_log "$D/$1.log" || fail "$1 did not start (no port in $D/$1.log)"
 }
 
+# An echo backend on a free port: sets ECHO_PORT.
 start_echo() {
 	start echo "$BIN/mtls-echo" --port 0 --seconds 600
 	ECHO_PORT=$(log_port echo)
