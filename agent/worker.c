@@ -106,6 +106,14 @@ static void jobs_pause(struct engine *e, int pause)
 		e->jobs_paused = pause;
 }
 
+/* Under mu: one handshake fewer in progress (it ended, or never began). */
+static void hs_count_down(struct engine *e)
+{
+	e->in_handshake--;
+	stats_queue(e->qlen, e->in_handshake);
+	jobs_pause(e, e->in_handshake >= e->hs_max);
+}
+
 /* Out of the set (the owner's). */
 static void hs_unset(struct engine *e, struct hs *h)
 {
@@ -124,9 +132,7 @@ static void hs_unlink(struct engine *e, struct hs *h)
 		e->hs_list = h->next;
 	if (h->next != NULL)
 		h->next->prev = h->prev;
-	e->in_handshake--;
-	stats_queue(e->qlen, e->in_handshake);
-	jobs_pause(e, e->in_handshake >= e->hs_max);
+	hs_count_down(e);
 	pthread_mutex_unlock(&e->mu);
 	hs_unset(e, h);
 	net_dial_free(h->dial);
@@ -301,7 +307,7 @@ static void hs_step(struct engine *e, struct hs *h)
 		hs_finish(e, h, 0, STATS_R_OTHER);
 		return;
 	}
-	hs_unset(e, h);
+	/* The TLS socket leaves the set in dial_step (or hs_finish). */
 	if ((rc = hs_dial(h)) != 0)
 		hs_finish(e, h, rc, STATS_R_CONNECT_FAILED);
 	else
@@ -322,8 +328,7 @@ static void hs_begin(struct engine *e, const struct job *j)
 		stats_fail(j->t->stats, STATS_FAILED, STATS_R_OTHER);
 		close(j->fd);
 		pthread_mutex_lock(&e->mu);
-		e->in_handshake--;
-		jobs_pause(e, e->in_handshake >= e->hs_max);
+		hs_count_down(e);
 		pthread_mutex_unlock(&e->mu);
 		engine_tunnel_put(e, j->t);
 		return;
